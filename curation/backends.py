@@ -1,0 +1,141 @@
+"""The one place that maps a backend spec (`NAME[:MODEL]` + options) to a distilabel LLM.
+
+Hosted backends are configuration, not code forks:
+
+    llamacpp                 the bundled SmolLM2-135M GGUF, offline (default)
+    llamacpp:/path/x.gguf    any local GGUF
+    openai:MODEL             any OpenAI-compatible server (--base-url, OPENAI_API_KEY)
+    vllm:MODEL               a vLLM server's OpenAI-compatible API (--base-url)
+    ollama:MODEL             an Ollama server (--base-url, default http://localhost:11434)
+    hf:MODEL_ID              Hugging Face Inference Endpoints / serverless (HF_TOKEN, --base-url)
+    transformers:MODEL_ID    local Transformers (needs torch; not installed by default)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.errors import BackendUnavailable, UnknownBackend
+from curation.model import BUNDLED_NAME, CHATML_PRE_QUERY, bundled_model_path, gguf_tokenizer_dir
+
+BACKENDS = ("llamacpp", "openai", "vllm", "ollama", "hf", "transformers")
+_NEEDS_MODEL = ("openai", "vllm", "ollama", "hf", "transformers")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A parsed `--backend` value plus the options shared by every backend."""
+
+    name: str
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never shown
+    n_ctx: int = 2048
+    n_threads: int | None = None
+
+    @property
+    def model_label(self) -> str:
+        """What the manifest and Argilla suggestions name as the model (the agent)."""
+        if self.name == "llamacpp":
+            return BUNDLED_NAME if self.model is None else Path(self.model).stem
+        return f"{self.name}:{self.model}"
+
+    def describe(self) -> dict:
+        """Manifest-safe description (no secrets)."""
+        return {"backend": self.name, "model": self.model_label, "base_url": self.base_url}
+
+
+def parse_backend(value: str, *, base_url: str | None = None, api_key: str | None = None) -> BackendSpec:
+    """`NAME[:MODEL]` → BackendSpec; unknown names and missing models are bad input."""
+    name, _, model = value.partition(":")
+    name = name.strip().lower()
+    if name not in BACKENDS:
+        raise UnknownBackend(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    if name in _NEEDS_MODEL and not model:
+        raise UnknownBackend(f"backend {name!r} needs a model: --backend {name}:MODEL")
+    return BackendSpec(name=name, model=model or None, base_url=base_url, api_key=api_key)
+
+
+def check_reachable(spec: BackendSpec, timeout: float = 5.0) -> None:
+    """Fail fast, as bad input, when a backend cannot possibly answer (file missing, server down)."""
+    if spec.name == "llamacpp":
+        path = Path(spec.model) if spec.model else bundled_model_path()
+        if not path.is_file():
+            raise BackendUnavailable(f"model file not found: {path}")
+        return
+    if spec.name == "transformers":
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise BackendUnavailable(
+                "the transformers backend needs torch, which is not installed",
+                hint="pip install torch==2.13.0 (the CPU build) into .venv",
+            )
+        return
+    url = _probe_url(spec)
+    if url is None:
+        return
+    import httpx
+
+    try:
+        httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise BackendUnavailable(f"backend {spec.name} unreachable at {url}: {type(exc).__name__}") from None
+
+
+def _probe_url(spec: BackendSpec) -> str | None:
+    if spec.name == "ollama":
+        return (spec.base_url or "http://localhost:11434").rstrip("/") + "/api/tags"
+    if spec.name in ("openai", "vllm"):
+        base = spec.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        return base.rstrip("/") + "/models"
+    if spec.name == "hf" and spec.base_url:
+        return spec.base_url
+    return None
+
+
+def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dict | None = None):
+    """A distilabel LLM for `spec`; `magpie=True` sets up the pre-query template."""
+    kwargs = {"generation_kwargs": generation_kwargs or {}}
+    if spec.name == "llamacpp":
+        from distilabel.models.llms import LlamaCppLLM
+
+        path = Path(spec.model) if spec.model else bundled_model_path()
+        if magpie:
+            kwargs.update(tokenizer_id=str(gguf_tokenizer_dir(path)), magpie_pre_query_template=CHATML_PRE_QUERY)
+        return LlamaCppLLM(
+            model_path=str(path),
+            n_ctx=spec.n_ctx,
+            extra_kwargs={"n_threads": spec.n_threads or min(os.cpu_count() or 2, 8)},
+            **kwargs,
+        )
+    if magpie and spec.name not in ("vllm", "ollama", "hf", "transformers"):
+        raise UnknownBackend(f"backend {spec.name!r} cannot run Magpie (it needs raw-prompt completion)")
+    if magpie:
+        kwargs.update(tokenizer_id=spec.model, magpie_pre_query_template=CHATML_PRE_QUERY)
+    if spec.name == "openai":
+        from distilabel.models.llms import OpenAILLM
+
+        return OpenAILLM(model=spec.model, base_url=spec.base_url or os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"), api_key=spec.api_key or os.environ.get("OPENAI_API_KEY"), **kwargs)
+    if spec.name == "vllm":
+        from distilabel.models.llms import ClientvLLM
+
+        return ClientvLLM(model=spec.model, base_url=spec.base_url or "http://localhost:8000/v1", **kwargs)
+    if spec.name == "ollama":
+        from distilabel.models.llms import OllamaLLM
+
+        return OllamaLLM(model=spec.model, host=spec.base_url, **kwargs)
+    if spec.name == "hf":
+        from distilabel.models.llms import InferenceEndpointsLLM
+
+        return InferenceEndpointsLLM(
+            model_id=None if spec.base_url else spec.model,
+            base_url=spec.base_url,
+            api_key=spec.api_key or os.environ.get("HF_TOKEN"),
+            **kwargs,
+        )
+    from distilabel.models.llms import TransformersLLM
+
+    return TransformersLLM(model=spec.model, device="cpu", **kwargs)

@@ -1,0 +1,45 @@
+"""`evol-instruct` (arXiv 2304.12244): seed instructions → EvolInstruct rewrites → responses."""
+
+from __future__ import annotations
+
+import itertools
+
+from distilabel.pipeline import Pipeline
+from distilabel.steps import LoadDataFromDicts
+from distilabel.steps.tasks import EvolInstruct
+
+from pipelines.recipe import Recipe, RecipeContext
+from pipelines.sft_common import respond, sft_rows
+from pipelines.steps import CleanInstructions
+
+OVERSAMPLE = 1.5
+
+
+def build(ctx: RecipeContext) -> Pipeline:
+    wanted = max(1, round(ctx.num_rows * OVERSAMPLE))
+    data = [{"seed_instruction": s["instruction"]} for s in itertools.islice(itertools.cycle(ctx.seeds), wanted)]
+    with ctx.pipeline("curation-evol-instruct") as pipeline:
+        load = LoadDataFromDicts(name="seeds", data=data)
+        evolve = EvolInstruct(
+            name="evol_instruct",
+            llm=ctx.llm(),
+            num_evolutions=1,
+            input_batch_size=8,
+            input_mappings={"instruction": "seed_instruction"},
+        )
+        clean = CleanInstructions(name="clean_instructions", column="evolved_instruction", limit=ctx.num_rows)
+        load >> evolve >> clean
+        respond(ctx, clean)
+    return pipeline
+
+
+RECIPE = Recipe(
+    name="evol-instruct",
+    kind="sft",
+    summary="Evol-Instruct: seed instructions rewritten to be harder, then answered",
+    build=build,
+    to_rows=lambda rows, ctx: sft_rows(rows, ctx, extra_columns=("seed_instruction",)),
+    seed_columns=("instruction",),
+    seeds_required=True,
+    seed_help="required; column `instruction`",
+)

@@ -1,0 +1,36 @@
+"""`magpie` (arXiv 2406.08464): no seeds — the chat model writes the user turn from its pre-query template."""
+
+from __future__ import annotations
+
+from distilabel.pipeline import Pipeline
+from distilabel.steps.tasks import MagpieGenerator
+
+from pipelines.recipe import Recipe, RecipeContext
+from pipelines.sft_common import sft_rows
+from pipelines.steps import CleanInstructions, DropEmpty
+
+OVERSAMPLE = 2  # many raw Magpie turns are not usable instructions
+
+
+def build(ctx: RecipeContext) -> Pipeline:
+    with ctx.pipeline("curation-magpie") as pipeline:
+        magpie = MagpieGenerator(
+            name="magpie",
+            llm=ctx.llm(magpie=True),
+            n_turns=1,
+            num_rows=ctx.num_rows * OVERSAMPLE,
+            batch_size=8,
+        )
+        clean = CleanInstructions(name="clean_instructions", column="instruction", limit=ctx.num_rows)
+        drop_empty = DropEmpty(name="drop_empty_responses", columns=["response"])
+        magpie >> clean >> drop_empty
+    return pipeline
+
+
+RECIPE = Recipe(
+    name="magpie",
+    kind="sft",
+    summary="Magpie: instructions and responses from the model's own chat template, no seeds",
+    build=build,
+    to_rows=sft_rows,
+)

@@ -1,0 +1,69 @@
+"""Pieces shared by the preference recipes: several responses per instruction, row mapping."""
+
+from __future__ import annotations
+
+import itertools
+
+from distilabel.steps import GroupColumns, LoadDataFromDicts
+from distilabel.steps.tasks import TextGeneration
+
+from pipelines.recipe import RecipeContext, raw_output
+from pipelines.steps import FlattenGenerations
+
+
+def load_instructions(ctx: RecipeContext):
+    """The seed instructions, cycled to `num_rows` rows."""
+    rows = itertools.islice(itertools.cycle(ctx.seeds), ctx.num_rows)
+    return LoadDataFromDicts(name="seeds", data=[{"instruction": s["instruction"]} for s in rows])
+
+
+def generate_candidates(ctx: RecipeContext, upstream):
+    """`num_generations` responses per instruction from each backend, flattened into `generations`."""
+    per_backend = max(1, ctx.num_generations // len(ctx.backends))
+    writers = [
+        TextGeneration(
+            name=f"respond_{i}",
+            llm=ctx.llm(spec),
+            num_generations=per_backend,
+            group_generations=True,
+            input_batch_size=16,
+        )
+        for i, spec in enumerate(ctx.backends)
+    ]
+    group = GroupColumns(name="group_responses", columns=["generation", "model_name"])
+    flatten = FlattenGenerations(name="flatten_responses")
+    for writer in writers:
+        upstream >> writer >> group
+    group >> flatten
+    return flatten
+
+
+def usable_indexes(row: dict) -> list[int]:
+    """Indexes of the non-empty responses of a distilabel row."""
+    return [i for i, g in enumerate(row["generations"]) if g]
+
+
+def preference_row(row: dict, keep: list[int], ctx: RecipeContext) -> dict:
+    """One distilabel row → a batch row of kind `preference`, keeping responses at `keep`."""
+    return {
+        "instruction": row["instruction"],
+        "generations": [row["generations"][i] for i in keep],
+        "generation_models": [_label(row["generation_models"][i], ctx) for i in keep],
+        "raw_output": raw_output(row),
+    }
+
+
+def preference_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
+    """Batch rows of kind `preference`; rows with fewer than 2 usable responses are dropped."""
+    out = [preference_row(row, keep, ctx) for row in rows if len(keep := usable_indexes(row)) >= 2]
+    return out[: ctx.num_rows]
+
+
+def _label(model_name: str, ctx: RecipeContext) -> str:
+    """distilabel reports a GGUF's full path as its model name; show the backend's label instead."""
+    for spec in ctx.backends:
+        if spec.name == "llamacpp" and str(model_name).endswith(".gguf"):
+            return spec.model_label
+        if spec.model and spec.model == model_name:
+            return spec.model_label
+    return str(model_name)

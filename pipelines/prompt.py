@@ -1,0 +1,57 @@
+"""`prompt`: basic prompting — ask the model for one question per topic, then answer it."""
+
+from __future__ import annotations
+
+import itertools
+
+from distilabel.pipeline import Pipeline
+from distilabel.steps import LoadDataFromDicts
+from distilabel.steps.tasks import TextGeneration
+
+from pipelines.recipe import Recipe, RecipeContext
+from pipelines.sft_common import respond, sft_rows
+from pipelines.steps import CleanInstructions
+
+DEFAULT_TOPICS = [
+    "cooking", "personal finance", "python programming", "world history", "astronomy",
+    "gardening", "physics", "travel planning", "writing emails", "mathematics",
+    "health and fitness", "climate science",
+]
+TEMPLATE = (
+    "Write one clear, self-contained question that a user might ask an AI assistant about "
+    "{{ topic }}. Reply with the question only."
+)
+# Small models drop or repeat questions: ask for a few more than needed.
+OVERSAMPLE = 1.5
+
+
+def build(ctx: RecipeContext) -> Pipeline:
+    topics = [row["topic"] for row in ctx.seeds] or DEFAULT_TOPICS
+    wanted = max(1, round(ctx.num_rows * OVERSAMPLE))
+    data = [{"topic": t} for t in itertools.islice(itertools.cycle(topics), wanted)]
+    with ctx.pipeline("curation-prompt") as pipeline:
+        load = LoadDataFromDicts(name="topics", data=data)
+        ask = TextGeneration(
+            name="ask",
+            llm=ctx.llm(max_new_tokens=64),
+            template=TEMPLATE,
+            columns=["topic"],
+            input_batch_size=16,
+            output_mappings={"generation": "question"},
+        )
+        clean = CleanInstructions(name="clean_instructions", column="question", limit=ctx.num_rows)
+        load >> ask >> clean
+        respond(ctx, clean)
+    return pipeline
+
+
+RECIPE = Recipe(
+    name="prompt",
+    kind="sft",
+    summary="basic prompting: one question per topic, then its answer",
+    build=build,
+    to_rows=lambda rows, ctx: sft_rows(rows, ctx, extra_columns=("topic",)),
+    seed_columns=("topic",),
+    seeds_required=False,
+    seed_help="optional; column `topic` (default: a built-in list of topics)",
+)

@@ -1,0 +1,72 @@
+"""What a recipe is: a distilabel pipeline builder plus the mapping of its output to batch rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation.backends import BackendSpec, build_llm
+
+
+@dataclass
+class RecipeContext:
+    """Everything a recipe needs to build its pipeline: seeds, size, models, knobs."""
+
+    seeds: list[dict]
+    num_rows: int
+    backends: list[BackendSpec]
+    judge: BackendSpec | None = None
+    num_generations: int = 2
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    deita: bool = False
+    cache_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def pipeline(self, name: str):
+        """A distilabel Pipeline caching under our data folder, so a re-run resumes."""
+        from distilabel.pipeline import Pipeline
+
+        return Pipeline(name=name, cache_dir=self.cache_dir)
+
+    @property
+    def generation_kwargs(self) -> dict:
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+
+    def llm(self, spec: BackendSpec | None = None, *, magpie: bool = False, **overrides):
+        """A fresh distilabel LLM (each step needs its own instance)."""
+        return build_llm(
+            spec or self.backends[0], magpie=magpie, generation_kwargs={**self.generation_kwargs, **overrides}
+        )
+
+    def judge_llm(self):
+        # A judge should be deterministic; its answers must fit a rating + rationale per response.
+        return self.llm(self.judge or self.backends[0], temperature=0.0,
+                        max_new_tokens=max(self.max_new_tokens, 96 * self.num_generations))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A generation recipe: `build(ctx)` returns a distilabel Pipeline, `to_rows` maps its output."""
+
+    name: str
+    kind: str  # "sft" | "preference"
+    summary: str
+    build: Callable[[RecipeContext], Any]
+    to_rows: Callable[[list[dict], RecipeContext], list[dict]]
+    seed_columns: tuple[str, ...] = ()
+    seeds_required: bool = False
+    seed_help: str = ""
+
+
+def raw_output(row: dict) -> str:
+    """What the model returned, before cleaning, as JSON (kept in the batch for audit)."""
+    meta = row.get("distilabel_metadata") or {}
+    # GroupColumns turns the metadata of several upstream steps into a list of dicts.
+    metas = meta if isinstance(meta, list) else [meta]
+    raw = {k: v for m in metas if isinstance(m, dict) for k, v in m.items() if k.startswith("raw_output_")}
+    if row.get("raw_instruction") is not None:
+        raw["raw_instruction"] = row["raw_instruction"]
+    return json.dumps(raw, ensure_ascii=False, default=str)

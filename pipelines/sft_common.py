@@ -1,0 +1,53 @@
+"""Pieces shared by the instruction (SFT) recipes: respond to instructions, optional Deita scores."""
+
+from __future__ import annotations
+
+from distilabel.steps.tasks import ComplexityScorer, QualityScorer, TextGeneration
+
+from pipelines.recipe import RecipeContext, raw_output
+from pipelines.steps import DropEmpty, WrapForDeita
+
+
+def respond(ctx: RecipeContext, upstream):
+    """instruction → response (+ Deita complexity/quality scores when asked); returns the last step."""
+    answer = TextGeneration(
+        name="respond", llm=ctx.llm(), input_batch_size=16, output_mappings={"generation": "response"}
+    )
+    drop_empty = DropEmpty(name="drop_empty_responses", columns=["response"])
+    upstream >> answer >> drop_empty
+    if not ctx.deita:
+        return drop_empty
+    wrap = WrapForDeita(name="wrap_for_deita")
+    complexity = ComplexityScorer(
+        name="complexity", llm=ctx.judge_llm(), output_mappings={"scores": "complexity_scores", "model_name": "scorer_model"}
+    )
+    quality = QualityScorer(
+        name="quality", llm=ctx.judge_llm(), output_mappings={"scores": "quality_scores", "model_name": "scorer_model"}
+    )
+    drop_empty >> wrap >> complexity >> quality
+    return quality
+
+
+def _first_score(value) -> float | None:
+    if isinstance(value, list) and value and isinstance(value[0], (int, float)):
+        return float(value[0])
+    return None
+
+
+def sft_rows(rows: list[dict], ctx: RecipeContext, extra_columns: tuple[str, ...] = ()) -> list[dict]:
+    """Distilabel output → batch rows of kind `sft` (see curation.batch), capped at num_rows."""
+    out = []
+    for row in rows[: ctx.num_rows]:
+        item = {
+            "instruction": row["instruction"],
+            "response": row["response"],
+            "model_name": ctx.backends[0].model_label,
+            "raw_output": raw_output(row),
+        }
+        if ctx.deita:
+            item["complexity_score"] = _first_score(row.get("complexity_scores"))
+            item["quality_score"] = _first_score(row.get("quality_scores"))
+        for column in extra_columns:
+            item[column] = row.get(column)
+        out.append(item)
+    return out

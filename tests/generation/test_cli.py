@@ -1,0 +1,97 @@
+"""`curate generate` / `curate batches` through click's CliRunner, including bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from curation.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.slow
+def test_generate_then_list_and_show(curation_home):
+    result = invoke("generate", "prompt", "-n", "2", "--max-new-tokens", "32", "-q")
+    assert result.exit_code == 0, result.output
+    batch_dirs = [p for p in (curation_home / "batches").iterdir() if p.name.startswith("prompt-")]
+    assert batch_dirs
+    batch_id = max(batch_dirs, key=lambda p: p.stat().st_mtime).name
+    assert f"Batch {batch_id}:" in result.output
+
+    listed = invoke("batches", "list", "--json")
+    assert listed.exit_code == 0
+    assert batch_id in {b["batch_id"] for b in json.loads(listed.output)}
+
+    shown = invoke("batches", "show", batch_id, "--rows", "1")
+    assert shown.exit_code == 0
+    manifest_text, first_row = shown.output.rsplit("\n{", 1)[0], shown.output.strip().splitlines()[-1]
+    assert json.loads(manifest_text)["batch_id"] == batch_id
+    assert {"instruction", "response"} <= set(json.loads(first_row))
+
+
+def _error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_missing_seed_file(curation_home, tmp_path):
+    result = invoke("generate", "self-instruct", "--seeds", str(tmp_path / "nope.jsonl"))
+    assert result.exit_code == 2
+    assert "seed file not found" in _error_line(result)
+
+
+def test_seeds_required(curation_home):
+    result = invoke("generate", "evol-instruct")
+    assert result.exit_code == 2
+    assert "needs --seeds FILE with column(s): instruction" in _error_line(result)
+
+
+def test_malformed_jsonl(curation_home, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "ok"}\n{not json\n')
+    result = invoke("generate", "responses", "--seeds", str(bad))
+    assert result.exit_code == 2
+    assert "not valid JSONL" in _error_line(result)
+
+
+def test_missing_column(curation_home, tmp_path):
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("question\nWhat is rain?\n")
+    result = invoke("generate", "responses", "--seeds", str(seeds))
+    assert result.exit_code == 2
+    line = _error_line(result)
+    assert "missing column(s) instruction" in line and "found: question" in line
+
+
+def test_unknown_recipe(curation_home):
+    result = CliRunner().invoke(main, ["generate", "haiku"])
+    assert result.exit_code == 2
+    assert "Invalid value for 'RECIPE'" in result.output
+
+
+def test_unknown_backend(curation_home):
+    result = invoke("generate", "prompt", "--backend", "gpt5000")
+    assert result.exit_code == 2
+    assert "unknown backend 'gpt5000'" in _error_line(result)
+
+
+def test_unreachable_backend_leaves_no_batch(curation_home, tmp_path):
+    out = tmp_path / "batch"
+    result = invoke("generate", "prompt", "--backend", "openai:some-model", "--base-url", "http://127.0.0.1:9/v1",
+                    "--api-key", "sk-secret-value", "--out", str(out))
+    assert result.exit_code == 2
+    assert "backend openai unreachable at http://127.0.0.1:9/v1/models" in _error_line(result)
+    assert "sk-secret-value" not in result.output
+    assert not (out / "manifest.json").exists()
+
+
+def test_show_unknown_batch(curation_home):
+    result = invoke("batches", "show", "no-such-batch")
+    assert result.exit_code == 2
+    assert "no batch 'no-such-batch'" in _error_line(result)
