@@ -70,7 +70,7 @@ def generate_batch(
     )
     batch_id = new_batch_id(recipe)
     started = _now()
-    output = _run_pipeline(spec.build(ctx), fresh=fresh, show_progress=show_progress)
+    output = run_pipeline(spec.build(ctx), fresh=fresh, show_progress=show_progress)
     rows = spec.to_rows(output, ctx)
     if not rows:
         raise GenerationFailed(
@@ -103,8 +103,8 @@ def generate_batch(
     return write_batch(out or settings.batches_dir() / batch_id, rows, manifest)
 
 
-def _run_pipeline(pipeline, *, fresh: bool, show_progress: bool) -> list[dict]:
-    """Run a distilabel pipeline (its log is the progress display) and return its leaf rows."""
+def run_pipeline(pipeline, *, fresh: bool = False, show_progress: bool = True) -> list[dict]:
+    """Run a recipe's distilabel pipeline (its log is the progress display); returns its leaf rows."""
     if fresh:
         shutil.rmtree(Path(pipeline._cache_dir) / pipeline.name / pipeline.signature, ignore_errors=True)
     if not show_progress:

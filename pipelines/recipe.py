@@ -41,10 +41,10 @@ class RecipeContext:
             spec or self.backends[0], magpie=magpie, generation_kwargs={**self.generation_kwargs, **overrides}
         )
 
-    def judge_llm(self):
+    def judge_llm(self, **overrides):
         # A judge should be deterministic; its answers must fit a rating + rationale per response.
-        return self.llm(self.judge or self.backends[0], temperature=0.0,
-                        max_new_tokens=max(self.max_new_tokens, 96 * self.num_generations))
+        settings = {"temperature": 0.0, "max_new_tokens": max(self.max_new_tokens, 96 * self.num_generations)}
+        return self.llm(self.judge or self.backends[0], **{**settings, **overrides})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ No `from __future__ import annotations` here: distilabel reads the `StepInput` h
 from typing import TYPE_CHECKING
 
 from distilabel.steps import GlobalStep, Step, StepInput
+from distilabel.steps.tasks import UltraFeedback
 
 from curation.cleaning import clean_instructions, clean_response
 
@@ -105,3 +106,42 @@ class WrapForDeita(Step):
             row["instructions"] = [row["instruction"]]
             row["responses"] = [row["response"]]
         yield inputs
+
+
+class JudgeUltraFeedback(UltraFeedback):
+    """UltraFeedback that also reads a JSON answer ({"ratings": [...], "rationales": [...]}).
+
+    With llama.cpp backends the judge is constrained by a JSON-schema grammar
+    (`ultrafeedback_response_format`): a 135M model does not follow the free-text format,
+    but under the grammar it always returns parseable ratings. Text answers from other
+    backends are parsed by UltraFeedback's own parser.
+    """
+
+    def format_output(self, output, input=None):  # type: ignore[override]
+        if output and output.lstrip().startswith("{"):
+            parsed = self._format_structured_output(output, input)
+            n = len(input["generations"])
+            ratings = list(parsed.get("ratings") or [])[:n]
+            rationales = list(parsed.get("rationales") or [])[:n]
+            return {
+                "ratings": ratings + [None] * (n - len(ratings)),
+                "rationales": rationales + [None] * (n - len(rationales)),
+            }
+        return super().format_output(output, input)
+
+
+def ultrafeedback_response_format(num_responses: int) -> dict:
+    """llama.cpp `response_format`: exactly one 1-5 rating and one short rationale per response."""
+    return {
+        "type": "json_object",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "ratings": {"type": "array", "items": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
+                            "minItems": num_responses, "maxItems": num_responses},
+                "rationales": {"type": "array", "items": {"type": "string", "maxLength": 160},
+                               "minItems": num_responses, "maxItems": num_responses},
+            },
+            "required": ["ratings", "rationales"],
+        },
+    }

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps.tasks import UltraFeedback
 
 from pipelines.preference_common import generate_candidates, load_instructions, preference_row, usable_indexes
 from pipelines.recipe import Recipe, RecipeContext
+from pipelines.steps import JudgeUltraFeedback, ultrafeedback_response_format
 
 
 def build(ctx: RecipeContext) -> Pipeline:
     with ctx.pipeline("curation-ultrafeedback") as pipeline:
         candidates = generate_candidates(ctx, load_instructions(ctx))
-        judge = UltraFeedback(
+        judge_spec = ctx.judge or ctx.backends[0]
+        constrained = judge_spec.name == "llamacpp"
+        judge = JudgeUltraFeedback(
             name="ultrafeedback",
-            llm=ctx.judge_llm(),
+            llm=ctx.judge_llm(
+                **({"extra_generation_kwargs": {"response_format": ultrafeedback_response_format(ctx.num_generations)}}
+                   if constrained else {})
+            ),
             aspect="overall-rating",
             input_batch_size=8,
             output_mappings={"model_name": "judge_model_name"},

@@ -1,0 +1,168 @@
+"""`curate server ...` (the embedded Argilla server) and `curate users add`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import click
+
+from curation.errors import ArgillaUnavailable, BadInput
+
+DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CURATION_SERVER_DIR",
+    show_envvar=True,
+    help="The server's data folder (database, search index, logs). "
+    "Default: $CURATION_HOME/server, i.e. ~/.curation/server.",
+)
+
+
+@click.group()
+def server() -> None:
+    """Run Argilla on this machine: the real argilla-server (API and web UI) with a SQLite
+    database and search index, in one data folder, with no Elasticsearch or Redis to install.
+
+    Other `curate` commands use this server unless ARGILLA_API_URL and ARGILLA_API_KEY point
+    them at another Argilla 2.x server.
+
+    \b
+    Example:
+      curate server start                  # prints the URL (and the owner's credentials once)
+      curate users add alice --workspace team
+      curate server stop                   # data stays in the data folder
+    """
+
+
+@server.command()
+@DATA_DIR_OPTION
+@click.option("--port", type=click.IntRange(1, 65535), default=6900, show_default=True,
+              envvar="CURATION_SERVER_PORT", show_envvar=True, help="Port on 127.0.0.1 to serve on.")
+@click.option("--search-engine", type=click.Choice(["curation-sqlite", "curation-noop"]),
+              default="curation-sqlite", show_default=True,
+              help="Search engine: curation-sqlite (SQLite full-text index) or curation-noop, "
+              "which finds nothing and only serves as a benchmark baseline.")
+@click.option("--timeout", type=float, default=90, show_default=True,
+              help="Seconds to wait for the server to answer before giving up.")
+def start(data_dir: Path | None, port: int, search_engine: str, timeout: float) -> None:
+    """Start the server in the background and print its URL.
+
+    The first start creates the owner account (username "owner"). Its password and API key
+    are printed that one time only: store them. They come from ARGILLA_OWNER_PASSWORD and
+    ARGILLA_API_KEY when set, else are generated. Later `curate` commands read the key from
+    the data folder themselves. Starting a server that already runs just prints its URL;
+    data persists across `curate server stop` / `start`. Logs: DATA_DIR/logs/.
+    """
+    from curation.server import embedded
+
+    password = None
+    fresh_owner = not embedded.owner_exists(data_dir)
+    if fresh_owner:
+        password = os.environ.get("ARGILLA_OWNER_PASSWORD") or embedded.new_secret()
+    already = embedded.status(data_dir)
+    info = already or embedded.start(data_dir, port, search_engine=search_engine,
+                                     owner_password=password, timeout=timeout)
+    state = "already running" if already else "running"
+    click.echo(f"Argilla is {state} at {info.url} (data: {info.data_dir})")
+    if fresh_owner and not already:
+        click.echo("Owner account created. Shown once, store it now:")
+        click.echo("  username: owner")
+        click.echo(f"  password: {password}")
+        click.echo(f"  API key:  {info.api_key}")
+    if data_dir is not None and info.data_dir != embedded.resolve_data_dir():
+        click.echo(f"Other curate commands use this server when CURATION_SERVER_DIR={info.data_dir} is set.")
+
+
+@server.command()
+@DATA_DIR_OPTION
+def stop(data_dir: Path | None) -> None:
+    """Stop the server, its background worker and its redis. The data folder is kept."""
+    from curation.server import embedded
+
+    folder = embedded.resolve_data_dir(data_dir)
+    if embedded.stop(folder):
+        click.echo(f"Stopped the Argilla server (data kept in {folder}).")
+    else:
+        click.echo(f"No Argilla server was running for {folder}.")
+
+
+@server.command()
+@DATA_DIR_OPTION
+def status(data_dir: Path | None) -> None:
+    """Tell whether the server runs, and where. Exits 0 when it runs, 1 when it does not."""
+    from curation.server import embedded
+
+    info = embedded.status(data_dir)
+    if info is None:
+        click.echo(f"Argilla server: not running (data: {embedded.resolve_data_dir(data_dir)})")
+        click.get_current_context().exit(1)
+    click.echo(f"Argilla server: running at {info.url} (pid {info.pid}, data: {info.data_dir})")
+
+
+@click.group()
+def users() -> None:
+    """Manage the people who review in Argilla (on the embedded server or ARGILLA_API_URL)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["annotator", "admin", "owner"]), default="annotator",
+              show_default=True, help="annotator: reviews records; admin: also manages datasets "
+              "in its workspaces; owner: manages everything.")
+@click.option("--workspace", required=True, envvar="CURATION_WORKSPACE", show_envvar=True,
+              help="Workspace to add the user to; created if it does not exist.")
+@click.option("--password", envvar="CURATION_USER_PASSWORD", show_envvar=True,
+              help="The new user's password (8+ characters). If omitted, one is generated "
+              "and printed once.")
+def add(name: str, role: str, workspace: str, password: str | None) -> None:
+    """Create user NAME with a role and add it to a workspace.
+
+    Works against the embedded server or any Argilla 2.x at ARGILLA_API_URL (as the user of
+    ARGILLA_API_KEY, who must be an owner or admin). If NAME already exists, it is only added
+    to the workspace; its role and password are left as they are.
+    """
+    from curation.server.embedded import new_secret
+
+    if password is not None and len(password) < 8:
+        raise BadInput("the password must have at least 8 characters")
+    generated = password is None
+    password = password or new_secret()
+    created, ws_created = add_user(name, role=role, workspace=workspace, password=password)
+    if ws_created:
+        click.echo(f"Created workspace {workspace!r}.")
+    if not created:
+        click.echo(f"User {name!r} already exists; added to workspace {workspace!r} (role and password unchanged).")
+        return
+    click.echo(f"Created {role} {name!r} in workspace {workspace!r}.")
+    if generated:
+        click.echo(f"  password: {password}  (shown once: pass it on to {name})")
+
+
+def add_user(name: str, *, role: str, workspace: str, password: str) -> tuple[bool, bool]:
+    """Create the user (unless it exists) and make it a member of `workspace` (created if
+    needed). Returns (user created, workspace created)."""
+    import argilla as rg
+    from argilla._exceptions import ArgillaAPIError
+
+    from curation.argilla_client import connect
+
+    client = connect()
+    try:
+        with warnings.catch_warnings():  # the SDK warns when a lookup finds nothing
+            warnings.simplefilter("ignore")
+            ws = client.workspaces(name=workspace)
+            user = client.users(username=name)
+        ws_created = ws is None
+        if ws is None:
+            ws = rg.Workspace(name=workspace, client=client).create()
+        created = user is None
+        if user is None:
+            user = rg.User(username=name, role=role, password=password, client=client).create()
+        if name not in {member.username for member in ws.users}:
+            user.add_to_workspace(ws)
+    except ArgillaAPIError as exc:
+        error = BadInput if exc.status_code in (400, 409, 422) else ArgillaUnavailable
+        raise error(f"Argilla refused to add user {name!r} to {workspace!r}: {exc}") from None
+    return created, ws_created

@@ -1,0 +1,123 @@
+"""The processes of the embedded Argilla server: `python -m curation.server.app serve|worker|setup`.
+
+argilla-server picks its search engine by name (env ARGILLA_SEARCH_ENGINE) from the engines
+registered in the running process, so every server process imports ours first. The settings
+themselves (home path, database, redis) come from the ARGILLA_* variables that
+`curation.server.embedded` sets when it spawns these processes.
+
+- `serve`: argilla-server's API and web UI under uvicorn.
+- `worker`: argilla-server's rq worker for its background jobs (record status updates, ...).
+- `setup`: migrates the SQLite database and makes sure the owner exists with the credentials
+  read as JSON from stdin (never from argv, which other users can see); prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+
+
+def import_engines() -> list[str]:
+    """Register our search engines in argilla-server; returns the names registered."""
+    from argilla_server.search_engine import SearchEngine
+
+    import curation.server.noop_engine  # noqa: F401  (registers "curation-noop")
+
+    try:
+        importlib.import_module("curation.server.search_engine")  # registers "curation-sqlite"
+    except ModuleNotFoundError as exc:
+        if exc.name != "curation.server.search_engine":
+            raise
+    return sorted(SearchEngine.registered_classes)
+
+
+def __getattr__(name: str):
+    # `curation.server.app:app` for uvicorn: importing argilla_server reads the settings, so it
+    # happens on first use, after the engines are registered.
+    if name == "app":
+        import_engines()
+        from argilla_server import app
+
+        return app
+    raise AttributeError(name)
+
+
+def serve(port: int) -> None:
+    import uvicorn
+
+    import_engines()
+    from argilla_server import app
+
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="info")
+
+
+def worker() -> None:
+    """argilla-server's `worker` command, as one rq worker (upstream runs a pool of two)."""
+    import_engines()
+    from rq import Worker
+
+    from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
+
+    Worker([HIGH_QUEUE, DEFAULT_QUEUE], connection=REDIS_CONNECTION).work(with_scheduler=True)
+
+
+def setup(credentials: dict) -> dict:
+    """Migrate the database, then create the owner, or reset its credentials when asked.
+
+    Returns {"created": bool, "api_key": str}: the owner's key as stored in the database.
+    """
+    from argilla_server.cli.database.migrate import migrate_db
+
+    migrate_db(revision="head")
+    return asyncio.run(_ensure_owner(credentials))
+
+
+async def _ensure_owner(credentials: dict) -> dict:
+    from argilla_server.contexts import accounts
+    from argilla_server.database import AsyncSessionLocal
+    from argilla_server.models import User, UserRole
+
+    async with AsyncSessionLocal() as session:
+        user = await accounts.get_user_by_username(session, credentials["username"])
+        if user is None:
+            user = await User.create(
+                session,
+                first_name=credentials["username"].capitalize(),
+                username=credentials["username"],
+                role=UserRole.owner,
+                password_hash=accounts.hash_password(credentials["password"]),
+                api_key=credentials["api_key"],
+            )
+            return {"created": True, "api_key": user.api_key}
+        if credentials.get("reset"):
+            user.api_key = credentials["api_key"]
+            user.password_hash = accounts.hash_password(credentials["password"])
+            await session.commit()
+        return {"created": False, "api_key": user.api_key}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m curation.server.app", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser = sub.add_parser("serve", help="serve the API and web UI on 127.0.0.1")
+    serve_parser.add_argument("--port", type=int, required=True)
+    sub.add_parser("worker", help="run the background-job worker")
+    sub.add_parser("setup", help="migrate the database and ensure the owner (JSON on stdin)")
+    # Lets `ps` tell which data folder a process belongs to; the settings come from the env.
+    parser.add_argument("--data-dir", help="the server's data folder (informational)")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        serve(args.port)
+    elif args.command == "worker":
+        worker()
+    else:
+        result = setup(json.load(sys.stdin))
+        sys.stdout.write("\n" + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Start, status, stop and restart of the embedded server, through the CLI and the library."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import argilla as rg
+import pytest
+from click.testing import CliRunner
+
+from curation.cli import main
+from curation.server import embedded
+from tests.fixtures.server import can_sign_in, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def no_remote(monkeypatch):
+    """Commands must use the embedded server, whatever the shell exports."""
+    for name in ("ARGILLA_API_URL", "ARGILLA_API_KEY", "ARGILLA_OWNER_PASSWORD", "ARGILLA_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_status_of_a_stopped_server(tmp_path, no_remote):
+    result = CliRunner().invoke(main, ["server", "status", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Argilla server: not running (data: {tmp_path.resolve()})"
+    assert embedded.status(tmp_path) is None
+    assert embedded.stop(tmp_path) is False
+
+
+def test_start_stop_restart_keeps_data(tmp_path, no_remote):
+    data_dir = tmp_path / "server"
+    runner = CliRunner()
+    port = free_port()
+    start_args = ["server", "start", "--data-dir", str(data_dir), "--port", str(port)]
+
+    # First start: creates the owner and shows its credentials once.
+    first = runner.invoke(main, start_args)
+    assert first.exit_code == 0, first.output
+    info = embedded.status(data_dir)
+    assert info is not None and info.url == f"http://127.0.0.1:{port}"
+    assert f"Argilla is running at {info.url}" in first.output
+    assert f"API key:  {info.api_key}" in first.output
+    password = first.output.split("password: ")[1].split()[0]
+    try:
+        owner = rg.Argilla(api_url=info.url, api_key=info.api_key)
+        assert owner.me.username == "owner" and owner.me.role == "owner"
+        assert can_sign_in(info.url, "owner", password)
+        assert stat.S_IMODE(os.stat(data_dir / "owner.json").st_mode) == 0o600
+        assert {"server.log", "worker.log", "redis.log", "setup.log"} <= {p.name for p in (data_dir / "logs").iterdir()}
+
+        # Starting again is a no-op that never shows the secrets again.
+        again = runner.invoke(main, start_args)
+        assert again.exit_code == 0
+        assert "already running" in again.output
+        assert info.api_key not in again.output and password not in again.output
+        assert embedded.start(data_dir, port) == info
+
+        status = runner.invoke(main, ["server", "status", "--data-dir", str(data_dir)])
+        assert status.exit_code == 0
+        assert f"running at {info.url} (pid {info.pid}" in status.output
+
+        workspace = rg.Workspace(name="lifecycle", client=owner).create()
+        dataset = _dataset(owner, workspace)
+        dataset.records.log([{"text": f"{word} record"} for word in ("alpha", "beta", "gamma")])
+
+        pids = embedded._read_json(data_dir / embedded.STATE_FILE)["pids"]
+        assert set(pids) == {"redis", "server", "worker"}
+    finally:
+        stopped = runner.invoke(main, ["server", "stop", "--data-dir", str(data_dir)])
+    assert stopped.exit_code == 0 and "Stopped the Argilla server" in stopped.output
+    assert embedded.status(data_dir) is None
+    assert not any(embedded._alive(pid, data_dir.resolve()) for pid in pids.values())
+    assert embedded.port_free(port)
+    assert "No Argilla server was running" in runner.invoke(main, ["server", "stop", "--data-dir", str(data_dir)]).output
+
+    # Restart: same owner key, same password, same data.
+    restarted = embedded.start(data_dir, port)
+    try:
+        assert restarted.api_key == info.api_key and restarted.pid != info.pid
+        owner = rg.Argilla(api_url=restarted.url, api_key=restarted.api_key)
+        assert can_sign_in(restarted.url, "owner", password)
+        dataset = owner.datasets(name="lifecycle-data", workspace="lifecycle")
+        assert dataset is not None
+        assert sorted(r.fields["text"] for r in dataset.records) == ["alpha record", "beta record", "gamma record"]
+        # The search index persisted too.
+        assert (data_dir / "curation-search.sqlite3").exists()
+        assert [r.fields["text"] for r in dataset.records(query=rg.Query(query="beta"))] == ["beta record"]
+    finally:
+        assert embedded.stop(data_dir) is True
+
+
+def _dataset(client: rg.Argilla, workspace: rg.Workspace) -> rg.Dataset:
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")],
+        questions=[rg.LabelQuestion(name="label", labels=["good", "bad"])],
+    )
+    return rg.Dataset(name="lifecycle-data", workspace=workspace, settings=settings, client=client).create()
+

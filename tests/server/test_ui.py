@@ -1,0 +1,144 @@
+"""The embedded server's web UI, driven in headless Debian Chromium over the DevTools Protocol.
+
+An annotator signs in, opens a dataset, labels the first pending record and submits it; the
+SDK then finds that response. Needs the `chromium` binary (scripts/test.sh installs it on CI).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import argilla as rg
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)"),
+]
+
+USERNAME, PASSWORD = "ui-annotator", "ui-password-123"
+
+
+class Chromium:
+    """A headless Chromium with one page, driven with DevTools Protocol commands."""
+
+    def __init__(self, profile: Path):
+        from websockets.sync.client import connect
+
+        self.process = subprocess.Popen(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1280,900",
+             "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        port_file = profile / "DevToolsActivePort"  # Chromium writes its port here
+        self.wait_for(lambda: port_file.exists() and len(port_file.read_text().split()) == 2, "DevTools port")
+        port = port_file.read_text().split()[0]
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+        page = next(target for target in targets if target["type"] == "page")
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, **params) -> dict:
+        call_id = next(self.ids)
+        self.socket.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        while True:  # skip events until our answer arrives
+            message = json.loads(self.socket.recv(timeout=60))
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def js(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result["result"].get("value")
+
+    def goto(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus an input and type, so the page sees real input events."""
+        self.wait_js(f"!!document.querySelector({selector!r})")
+        self.js(f"document.querySelector({selector!r}).focus()")
+        self.call("Input.insertText", text=text)
+
+    def click(self, selector: str) -> None:
+        self.wait_js(f"(e => e && !e.disabled)(document.querySelector({selector!r}))")
+        self.js(f"document.querySelector({selector!r}).click()")
+
+    def wait_js(self, expression: str, timeout: float = 90):
+        try:
+            return self.wait_for(lambda: self.js(expression), expression, timeout)
+        except TimeoutError as exc:  # say what the page showed instead
+            page = self.js("location.href + ' shows: ' + document.body.innerText.slice(0, 400)")
+            raise TimeoutError(f"{exc}; {page}") from None
+
+    @staticmethod
+    def wait_for(condition, what: str, timeout: float = 60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.25)
+        raise TimeoutError(f"timed out waiting for {what}")
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def dataset(argilla_client):
+    workspace = rg.Workspace(name="ui-ws", client=argilla_client).create()
+    user = rg.User(username=USERNAME, role="annotator", password=PASSWORD, client=argilla_client).create()
+    user.add_to_workspace(workspace)
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")],
+        questions=[rg.LabelQuestion(name="label", labels=["good", "bad"])],
+    )
+    dataset = rg.Dataset(name="ui-data", workspace=workspace, settings=settings, client=argilla_client).create()
+    dataset.records.log([rg.Record(id="ui-0", fields={"text": "Paris is the capital of France."}),
+                         rg.Record(id="ui-1", fields={"text": "The moon is made of cheese."})])
+    return dataset, user
+
+
+@pytest.fixture
+def browser():
+    with tempfile.TemporaryDirectory(prefix="curation-chromium-") as profile:
+        chromium = Chromium(Path(profile))
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_annotator_submits_a_response_in_the_ui(argilla_server, dataset, browser):
+    dataset, user = dataset
+    browser.goto(f"{argilla_server.url}/sign-in")
+    browser.type_into("input[name=Username]", USERNAME)
+    browser.type_into("input[name=Password]", PASSWORD)
+    browser.click("button[type=submit]")
+    browser.wait_js("!location.pathname.startsWith('/sign-in')")
+    browser.wait_js("document.body.innerText.includes('ui-data')")  # the home page lists it
+
+    browser.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode")
+    browser.wait_js("document.body.innerText.includes('Paris is the capital of France.')")
+    browser.click("label[for=label_good]")
+    browser.click("button.button--submit")
+    # The UI moves on to the next pending record once the response is stored.
+    browser.wait_js("document.body.innerText.includes('The moon is made of cheese.')")
+
+    record = next(r for r in dataset.records(with_responses=True) if r.id == "ui-0")
+    responses = record.responses["label"]
+    assert [(r.user_id, r.value, r.status) for r in responses] == [(user.id, "good", "submitted")]
+    assert record.status == "completed"
