@@ -21,5 +21,6 @@ def cache_dir() -> Path:
 
 
 def server_dir() -> Path:
-    """The embedded Argilla server's data (database, search index, redis socket)."""
-    return home() / "server"
+    """The embedded Argilla server's data: `$CURATION_SERVER_DIR`, else `<home>/server`."""
+    override = os.environ.get("CURATION_SERVER_DIR")
+    return Path(override).expanduser() if override else home() / "server"

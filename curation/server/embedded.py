@@ -118,8 +118,8 @@ def owner_exists(data_dir: Path | None = None) -> bool:
 
 
 def resolve_data_dir(data_dir: Path | None = None) -> Path:
-    """`data_dir`, else env CURATION_SERVER_DIR, else `curation.settings.server_dir()`."""
-    chosen = data_dir or os.environ.get("CURATION_SERVER_DIR") or settings.server_dir()
+    """`data_dir`, else `curation.settings.server_dir()` (which honours CURATION_SERVER_DIR)."""
+    chosen = data_dir or settings.server_dir()
     return Path(chosen).expanduser().resolve()
 
 

@@ -1,0 +1,72 @@
+"""`curate export` and `curate pull`: thin commands over `curation.export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from curation.export.formats import FORMATS
+from curation.export.select import AGREEMENTS
+
+
+@click.command()
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), required=True, help="sft: messages; dpo: prompt/chosen/rejected.")
+@click.option("--workspace", help="Argilla workspace (default: the one holding NAME).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write the Hub layout to this folder.")
+@click.option("--repo-id", help="Push to this Hub dataset repo, ORG/NAME.")
+@click.option("--private", is_flag=True, help="Make the Hub repo private (also an existing one).")
+@click.option("--agreement", type=click.Choice(AGREEMENTS), default="majority", show_default=True,
+              help="How annotators' disagreements are resolved.")
+@click.option("--min-submitted", type=click.IntRange(min=1),
+              help="Submitted reviews a record needs (default: the dataset's task distribution).")
+@click.option("--token", envvar="HF_TOKEN", show_envvar=True, help="Hub token with write access.")
+def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted, token):
+    """Export the human-validated records of Argilla dataset NAME for training with TRL.
+
+    Only submitted, agreed-on records leave; annotators' corrections are applied. Writes
+    data/train-*.parquet and a dataset card to --out and/or pushes them to --repo-id.
+    """
+    from curation.export import export_dataset
+
+    report = export_dataset(
+        name,
+        format=fmt,
+        workspace=workspace,
+        out=out,
+        repo_id=repo_id,
+        private=private,
+        agreement=agreement,
+        min_submitted=min_submitted,
+        token=token,
+    )
+    counts = report.counts
+    dropped = ", ".join(f"{rule} {n}" for rule, n in counts.dropped().items() if n) or "none"
+    click.echo(f"Exported {counts.exported} of {counts.seen} records as {report.format} "
+               f"(agreement {report.agreement}, min submitted {report.min_submitted}); dropped: {dropped}")
+    if report.out is not None:
+        click.echo(f"Wrote {report.out} ({len(report.files)} data file(s) + README.md)")
+    if report.commit_url:
+        click.echo(f"Pushed {report.repo_id}: {report.commit_url}")
+
+
+@click.command()
+@click.argument("repo_or_dir")
+@click.option("--split", default="train", show_default=True)
+@click.option("--token", envvar="HF_TOKEN", show_envvar=True, help="Hub token, for private repos.")
+@click.option("--head", default=0, show_default=True, type=click.IntRange(min=0), help="Print the first N rows as JSON.")
+def pull(repo_or_dir, split, token, head):
+    """Load an export (Hub repo ORG/NAME or folder) as a datasets.Dataset and summarize it.
+
+    \b
+    Equivalent to:  from datasets import load_dataset; load_dataset("REPO_OR_DIR", split="train")
+    """
+    import json
+
+    from curation.export import pull as load
+
+    dataset = load(repo_or_dir, split=split, token=token)
+    click.echo(f"{dataset.num_rows} rows in split {split!r}; columns: {', '.join(dataset.column_names)}")
+    for row in dataset.select(range(min(head, dataset.num_rows))):
+        click.echo(json.dumps(row, ensure_ascii=False))

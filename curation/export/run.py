@@ -1,0 +1,170 @@
+"""`export_dataset`: Argilla dataset -> validated, corrected rows -> folder and/or Hub repo."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation.errors import BadInput
+from curation.export import card, hub
+from curation.export.formats import Format, build_row, check_dataset, get_format
+from curation.export.select import Counts, NothingToExport, admit, check_policy, iter_records
+from curation.export.write import replace_export, staging_dir, write_shards
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export selected, wrote and pushed."""
+
+    dataset: str
+    format: str
+    agreement: str
+    min_submitted: int
+    counts: Counts
+    files: tuple[str, ...]
+    out: Path | None = None
+    repo_id: str | None = None
+    commit_url: str | None = None
+
+    @property
+    def exported(self) -> int:
+        return self.counts.exported
+
+
+def export_dataset(
+    name: str,
+    *,
+    format: str,
+    workspace: str | None = None,
+    out: str | Path | None = None,
+    repo_id: str | None = None,
+    private: bool = False,
+    agreement: str = "majority",
+    min_submitted: int | None = None,
+    token: str | None = None,
+    client=None,
+) -> ExportReport:
+    """Export the human-validated records of Argilla dataset `name` to `out` and/or `repo_id`."""
+    fmt = get_format(format)
+    check_policy(agreement, min_submitted)
+    if out is None and repo_id is None:
+        raise BadInput("nothing to export to: give an output folder (--out) and/or a Hub repo (--repo-id)")
+    if repo_id is not None:
+        hub.check_repo_id(repo_id)
+        if not token:
+            raise BadInput("pushing to the Hub needs a token", hint="set HF_TOKEN or pass --token")
+    if client is None:
+        from curation.argilla_client import connect
+
+        client = connect()
+    dataset = find_dataset(client, name, workspace)
+    settings = dataset.settings
+    check_dataset(fmt, name, {f.name for f in settings.fields}, {q.name for q in settings.questions})
+    if min_submitted is None:
+        min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+
+    target = Path(out).expanduser() if out is not None else Path(tempfile.mkdtemp(prefix="curation-export-"))
+    try:
+        staging = staging_dir(target)
+    except OSError as exc:
+        raise BadInput(f"cannot write the export to {target}: {exc.strerror or exc}") from None
+    policy = card.Policy(agreement, min_submitted)
+    try:
+        counts, written = _write(client, dataset.id, name, fmt, policy, staging, load_from=repo_id or str(target))
+        replace_export(staging, target)
+        commit_url = None
+        if repo_id is not None:
+            message = f"curate export {name} --format {fmt.name}: {counts.exported} records ({agreement})"
+            commit_url = hub.push_folder(target, repo_id, token=token, private=private, message=message)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if out is None:
+            shutil.rmtree(target, ignore_errors=True)
+        elif not any(target.iterdir()):
+            target.rmdir()  # a failed first export leaves no empty folder behind
+    return ExportReport(
+        dataset=name,
+        format=fmt.name,
+        agreement=agreement,
+        min_submitted=min_submitted,
+        counts=counts,
+        files=written.files,
+        out=target if out is not None else None,
+        repo_id=repo_id,
+        commit_url=commit_url,
+    )
+
+
+def _write(client, dataset_id, name: str, fmt: Format, policy, staging: Path, load_from: str):
+    """Stream the selected rows into `staging` and add the card; raises if none was selected."""
+    counts, tally = Counts(), card.Tally()
+    rows = _rows(client, dataset_id, fmt, policy.agreement, policy.min_submitted, counts, tally)
+    written = write_shards(rows, fmt.schema, staging)
+    if counts.exported == 0:
+        dropped = ", ".join(f"{k}={v}" for k, v in counts.dropped().items() if v)
+        raise NothingToExport(
+            f"no record of {name!r} passes the policy ({counts.seen} seen; dropped: {dropped or 'none'})",
+            hint="review more records in Argilla, or relax --agreement / --min-submitted",
+        )
+    text = card.render(
+        source=name, fmt=fmt, written=written, counts=counts, policy=policy, tally=tally, load_from=load_from
+    )
+    (staging / "README.md").write_text(text)
+    return counts, written
+
+
+def _rows(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, counts: Counts, tally) -> Iterator:
+    """The exported rows, counting every record and the rule that dropped it."""
+    usernames = Usernames(client)
+    # Offset pages over a changing dataset can repeat a record; ids keep it once per split.
+    # This set is the one thing that grows with the dataset: one short string per record.
+    seen_ids: set[str] = set()
+    for record in iter_records(client, dataset_id):
+        counts.seen += 1
+        if record.id in seen_ids:
+            counts.drop("duplicate")
+            continue
+        seen_ids.add(record.id)
+        rule = admit(record, agreement=agreement, min_submitted=min_submitted)
+        row = build_row(fmt, record, agreement, usernames) if rule is None else rule
+        if isinstance(row, str):
+            counts.drop(row)
+            continue
+        counts.exported += 1
+        tally.add(row)
+        yield row
+
+
+class Usernames:
+    """user id -> username, fetched once; falls back to the id when users cannot be listed."""
+
+    def __init__(self, client):
+        try:
+            self._names = {str(u.id): u.username for u in client.api.users.list()}
+        except Exception:  # only owners may list users; ids still identify annotators
+            self._names = {}
+
+    def __call__(self, user_id: str) -> str:
+        return self._names.get(user_id, user_id)
+
+
+def find_dataset(client, name: str, workspace: str | None):
+    """The Argilla dataset `name`, in `workspace` or the only workspace that has one by that name."""
+    workspaces = {str(w.id): w.name for w in client.api.workspaces.list()}
+    if workspace is not None and workspace not in workspaces.values():
+        raise BadInput(f"no Argilla workspace {workspace!r}", hint=f"workspaces: {', '.join(sorted(workspaces.values()))}")
+    matches = [
+        d
+        for d in client.api.datasets.list()
+        if d.name == name and (workspace is None or workspaces.get(str(d.workspace_id)) == workspace)
+    ]
+    if not matches:
+        where = f"workspace {workspace!r}" if workspace else "any workspace"
+        raise BadInput(f"no Argilla dataset {name!r} in {where}", hint="`curate status` lists the datasets")
+    if len(matches) > 1:
+        found = ", ".join(sorted(workspaces.get(str(d.workspace_id), "?") for d in matches))
+        raise BadInput(f"dataset {name!r} exists in several workspaces ({found})", hint="pass --workspace")
+    return client.datasets(id=matches[0].id).get()  # .get() loads its settings

@@ -1,0 +1,131 @@
+"""`curate export` / `curate pull` as users run them: subprocesses against the real server and a Hub stand-in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import datasets
+import pytest
+
+from tests.export.hub_standin import HubStandIn
+from tests.export.test_export import read_back, sft_expected
+
+pytestmark = pytest.mark.slow
+
+CURATE = Path(sys.executable).parent / "curate"
+TOKEN = "hf_standin_" + uuid.uuid4().hex
+
+
+def curate(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `curate` with the session's Argilla env, no inherited HF_TOKEN, plus `env`."""
+    base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")}
+    return subprocess.run(
+        [str(CURATE), *args], capture_output=True, text=True, timeout=300, env={**base, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
+    )
+
+
+@pytest.fixture
+def hub(tmp_path):
+    with HubStandIn(tmp_path / "hub", TOKEN) as standin:
+        yield standin
+
+
+def test_export_to_folder_then_pull(reviewed, argilla_server, tmp_path):
+    out = tmp_path / "export"
+    done = curate("export", reviewed.sft, "--format", "sft", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "Exported 5 of 10 records as sft (agreement majority, min submitted 1); dropped: " in done.stdout
+    assert "discarded 2, too_few_submitted 2, disagreement 1" in done.stdout
+    assert read_back(out) == sft_expected(reviewed, "majority")
+
+    pulled = curate("pull", str(out), "--head", "1")
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.startswith("5 rows in split 'train'; columns: messages, edited, batch_id,")
+    assert '"role": "assistant"' in pulled.stdout.splitlines()[1]
+
+
+def test_pull_help_shows_the_load_dataset_equivalent():
+    done = curate("pull", "--help")
+    assert 'load_dataset("REPO_OR_DIR", split="train")' in done.stdout
+
+
+def test_push_to_the_hub_endpoints(reviewed, argilla_server, hub):
+    repo = "curation-org/reviewed-sft"
+    hub.seed(repo, "data/train-00000-of-00002.parquet", b"a shard of an older, larger export")
+    hub.seed(repo, "notes.md", b"not the export's: stays")
+
+    done = curate("export", reviewed.sft, "--format", "sft", "--repo-id", repo, "--private",
+                  HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN)
+    assert done.returncode == 0, done.stderr
+    assert f"Pushed {repo}: {hub.url}/datasets/{repo}/commit/" in done.stdout
+    assert TOKEN not in done.stdout + done.stderr
+    assert hub.files(repo) == ["README.md", "data/train-00000-of-00001.parquet", "notes.md"]
+    assert hub.private[repo] is True
+    assert [c["ops"] for c in hub.commits] == [
+        [("deletedFile", "data/train-00000-of-00002.parquet"), ("file", "README.md"), ("lfsFile", "data/train-00000-of-00001.parquet")]
+    ]
+    assert read_back(hub.repo_dir(repo)) == sft_expected(reviewed, "majority")
+    readme = (hub.repo_dir(repo) / "README.md").read_text()
+    assert f'load_dataset("{repo}", split="train")' in readme
+
+    # A re-export is one new commit that replaces the data: never the same record twice.
+    again = curate("export", reviewed.sft, "--format", "sft", "--repo-id", repo, "--agreement", "unanimous",
+                   HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN)
+    assert again.returncode == 0, again.stderr
+    assert len(hub.commits) == 2
+    assert read_back(hub.repo_dir(repo)) == sft_expected(reviewed, "unanimous")
+    assert datasets.load_dataset(str(hub.repo_dir(repo)), split="train").num_rows == 4
+
+
+@pytest.mark.parametrize(
+    "args, env, code, message",
+    [
+        (["--repo-id", "not a repo"], {"HF_TOKEN": TOKEN}, 2, "Error: invalid repo id 'not a repo'"),
+        (["--repo-id", "a/b/c"], {"HF_TOKEN": TOKEN}, 2, "Error: invalid repo id 'a/b/c'"),
+        (["--repo-id", "org/name"], {}, 2, "Error: pushing to the Hub needs a token"),
+        ([], {}, 2, "Error: nothing to export to: give an output folder (--out) and/or a Hub repo (--repo-id)"),
+        (["--repo-id", "org/name", "--token", "hf_wrong_secret"], {}, 2, "Error: the Hub refused 'org/name' (HTTP 401)"),
+    ],
+)
+def test_bad_input(reviewed, argilla_server, hub, args, env, code, message):
+    done = curate("export", reviewed.sft, "--format", "sft", *args, HF_ENDPOINT=hub.url, **env)
+    assert done.returncode == code, done.stderr
+    assert done.stderr.splitlines()[0] == message or done.stderr.startswith(message)
+    assert "Traceback" not in done.stderr
+    assert "hf_wrong_secret" not in done.stdout + done.stderr and TOKEN not in done.stdout + done.stderr
+    assert hub.commits == []
+
+
+def test_nothing_selected_pushes_nothing(reviewed, argilla_server, hub):
+    done = curate("export", reviewed.empty, "--format", "sft", "--repo-id", "org/empty", HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: no record of {reviewed.empty!r} passes the policy (2 seen;")
+    assert hub.requests == []  # not even the repo was created
+
+
+def test_unknown_dataset_and_folder(argilla_server, tmp_path):
+    done = curate("export", "no-such-dataset", "--format", "dpo", "--out", str(tmp_path))
+    assert (done.returncode, done.stderr.splitlines()[0]) == (2, "Error: no Argilla dataset 'no-such-dataset' in any workspace")
+    done = curate("pull", str(tmp_path / "missing folder"))
+    assert done.returncode == 2
+    assert "is neither a folder nor a Hub repo id" in done.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("HF_TOKEN"), reason="needs HF_TOKEN for the real Hub")
+def test_real_hub_round_trip(reviewed, argilla_server):
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=os.environ["HF_TOKEN"])
+    repo = f"{api.whoami()['name']}/curation-export-test-{uuid.uuid4().hex[:8]}"
+    try:
+        done = curate("export", reviewed.sft, "--format", "sft", "--repo-id", repo, "--private",
+                      HF_TOKEN=os.environ["HF_TOKEN"])
+        assert done.returncode == 0, done.stderr
+        pulled = curate("pull", repo, HF_TOKEN=os.environ["HF_TOKEN"])
+        assert pulled.stdout.startswith("5 rows in split 'train'"), pulled.stderr
+    finally:
+        api.delete_repo(repo, repo_type="dataset", missing_ok=True)
