@@ -8,7 +8,7 @@ Both sides count completion tokens over wall time, model loading included; the r
 also pays for distilabel's process start-up and for candidates the clean-up dropped
 (printed, since that waste is part of what a recipe costs).
 
-    .venv/bin/python bench/generation.py [--rows 6] [--max-new-tokens 96]
+    .venv/bin/python bench/generation.py [--rows 24] [--max-new-tokens 96]
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def llm_calls(rows: list[dict], pipeline) -> list[dict]:
     """Every LLM call behind `rows`: step name, messages, completion tokens and generation kwargs."""
     from distilabel.constants import STEP_ATTR_NAME
 
+    from pipelines.recipe import step_metadata
+
     calls = []
     for row in rows:
-        meta = row.get("distilabel_metadata") or {}
-        metas = meta if isinstance(meta, list) else [meta]
-        for m in metas:
+        for m in step_metadata(row):
             for key, stats in m.items():
                 if not key.startswith("statistics_") or not stats:
                     continue
@@ -102,7 +102,7 @@ def bench_recipe(name: str, rows: int, max_new_tokens: int, cache_dir: str) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=6)
+    parser.add_argument("--rows", type=int, default=24)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--recipes", nargs="+", default=["prompt", "ultrafeedback"])
     args = parser.parse_args()

@@ -61,11 +61,18 @@ class Recipe:
     seed_help: str = ""
 
 
+def step_metadata(row: dict) -> list[dict]:
+    """The distilabel metadata of every LLM step behind a row (GroupColumns makes lists of them)."""
+    metas = []
+    for key in ("instruction_metadata", "distilabel_metadata"):
+        meta = row.get(key) or {}
+        metas.extend(m for m in (meta if isinstance(meta, list) else [meta]) if isinstance(m, dict))
+    return metas
+
+
 def raw_output(row: dict) -> str:
     """What the model returned, before cleaning, as JSON (kept in the batch for audit)."""
-    meta = row.get("distilabel_metadata") or {}
-    # GroupColumns turns the metadata of several upstream steps into a list of dicts.
-    metas = meta if isinstance(meta, list) else [meta]
+    metas = step_metadata(row)
     raw = {k: v for m in metas if isinstance(m, dict) for k, v in m.items() if k.startswith("raw_output_")}
     if row.get("raw_instruction") is not None:
         raw["raw_instruction"] = row["raw_instruction"]

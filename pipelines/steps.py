@@ -19,7 +19,9 @@ class CleanInstructions(GlobalStep):
     """Explode `column` (a string or list of lines) into one clean, de-duplicated `instruction` per row.
 
     A global step so duplicates are caught across the whole batch and `limit` caps the rows
-    before any response is generated for them. The uncleaned text is kept in `raw_instruction`.
+    before any response is generated for them. The uncleaned text is kept in `raw_instruction`
+    and the upstream step's distilabel metadata in `instruction_metadata` (the next task
+    replaces `distilabel_metadata` with its own).
     """
 
     column: str = "instructions"
@@ -31,7 +33,7 @@ class CleanInstructions(GlobalStep):
 
     @property
     def outputs(self) -> list[str]:
-        return ["instruction", "raw_instruction"]
+        return ["instruction", "raw_instruction", "instruction_metadata"]
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         seen: set[str] = set()
@@ -41,8 +43,9 @@ class CleanInstructions(GlobalStep):
             for instruction in clean_instructions(raw, seen):
                 if self.limit is not None and len(rows) >= self.limit:
                     break
-                out = {k: v for k, v in row.items() if k not in (self.column, "instruction")}
-                rows.append({**out, "instruction": instruction, "raw_instruction": raw})
+                out = {k: v for k, v in row.items() if k not in (self.column, "instruction", "distilabel_metadata")}
+                rows.append({**out, "instruction": instruction, "raw_instruction": raw,
+                             "instruction_metadata": row.get("distilabel_metadata") or {}})
         yield rows
 
 

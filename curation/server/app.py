@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 
@@ -25,12 +24,8 @@ def import_engines() -> list[str]:
     from argilla_server.search_engine import SearchEngine
 
     import curation.server.noop_engine  # noqa: F401  (registers "curation-noop")
+    import curation.server.search_engine  # noqa: F401  (registers "curation-sqlite")
 
-    try:
-        importlib.import_module("curation.server.search_engine")  # registers "curation-sqlite"
-    except ModuleNotFoundError as exc:
-        if exc.name != "curation.server.search_engine":
-            raise
     return sorted(SearchEngine.registered_classes)
 
 

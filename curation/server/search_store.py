@@ -1,0 +1,218 @@
+"""SQLite storage behind the curation search engine: connections, schema and per-dataset tables.
+
+One file holds every dataset's index. A small catalog (`idx_datasets`, `idx_metadata`) records
+which datasets are indexed, which record fields are full-text columns and the metadata
+property types; each dataset then gets its own tables (named after the dataset id):
+
+* `rec_<id>`:  one row per record (uuid as 16 bytes, external id, status, timestamps, a per-record hash
+  used for the per-user random order argilla asks for);
+* `fts_<id>`:  FTS5 table, one column per text/chat/custom field, rowid = record rowid;
+* `meta_<id>`, `sugg_<id>`, `rval_<id>`: (record, key, value) rows for metadata, suggestion
+  properties and response values, one row per list element, indexed for filtering;
+* `resp_<id>`: one row per response (id, user, status);
+* `vec_<id>`:  float32 vectors as blobs.
+
+Indexes are only those filters and sorting need: every index on a random key (uuids,
+metadata values) costs dirty pages on each write batch.
+
+The argilla server and its rq worker both open the file, so it runs in WAL mode with a
+busy timeout and every write takes the write lock up front (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable, Dict, Tuple, TypeVar
+from uuid import UUID
+
+__all__ = ["DatasetTables", "SearchStore", "default_search_db_path"]
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 30.0
+
+_CATALOG_DDL = (
+    """CREATE TABLE IF NOT EXISTS idx_datasets (
+        id TEXT PRIMARY KEY,
+        fields TEXT NOT NULL,
+        vec_version TEXT NOT NULL DEFAULT ''
+    )""",
+    """CREATE TABLE IF NOT EXISTS idx_metadata (
+        dataset TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        PRIMARY KEY (dataset, name)
+    )""",
+)
+
+
+def default_search_db_path() -> Path:
+    """CURATION_SEARCH_DB, else <ARGILLA_HOME_PATH or ~/.argilla>/curation-search.sqlite3."""
+    explicit = os.environ.get("CURATION_SEARCH_DB")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("ARGILLA_HOME_PATH") or os.path.join("~", ".argilla")
+    return Path(home).expanduser() / "curation-search.sqlite3"
+
+
+class DatasetTables:
+    """Names of one dataset's tables."""
+
+    def __init__(self, dataset_id: UUID):
+        suffix = UUID(str(dataset_id)).hex
+        self.dataset = str(dataset_id)
+        self.rec = f"rec_{suffix}"
+        self.fts = f"fts_{suffix}"
+        self.meta = f"meta_{suffix}"
+        self.sugg = f"sugg_{suffix}"
+        self.resp = f"resp_{suffix}"
+        self.rval = f"rval_{suffix}"
+        self.vec = f"vec_{suffix}"
+
+    def ddl(self, fts_columns: int) -> Tuple[str, ...]:
+        """Statements creating this dataset's tables; FTS5 needs at least one column."""
+        columns = ", ".join(f"c{i}" for i in range(max(fts_columns, 1)))
+        return (
+            f"""CREATE TABLE IF NOT EXISTS {self.rec} (
+                rid INTEGER PRIMARY KEY,
+                id BLOB NOT NULL UNIQUE,
+                external_id TEXT,
+                status TEXT,
+                inserted_at INTEGER,
+                updated_at INTEGER,
+                rnd INTEGER NOT NULL DEFAULT 0
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {self.rec}_inserted ON {self.rec} (inserted_at)",
+            f"CREATE INDEX IF NOT EXISTS {self.rec}_updated ON {self.rec} (updated_at)",
+            f"""CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts} USING fts5(
+                {columns}, tokenize = 'unicode61 remove_diacritics 0'
+            )""",
+            f"CREATE TABLE IF NOT EXISTS {self.meta} (rid INTEGER NOT NULL, name TEXT NOT NULL, value)",
+            f"CREATE INDEX IF NOT EXISTS {self.meta}_value ON {self.meta} (name, value, rid)",
+            f"CREATE INDEX IF NOT EXISTS {self.meta}_rid ON {self.meta} (rid, name)",
+            f"""CREATE TABLE IF NOT EXISTS {self.sugg} (
+                rid INTEGER NOT NULL, question TEXT NOT NULL, prop TEXT NOT NULL, value
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {self.sugg}_value ON {self.sugg} (question, prop, value, rid)",
+            f"CREATE INDEX IF NOT EXISTS {self.sugg}_rid ON {self.sugg} (rid, question)",
+            f"""CREATE TABLE IF NOT EXISTS {self.resp} (
+                id TEXT PRIMARY KEY, rid INTEGER NOT NULL, user_id TEXT NOT NULL, status TEXT NOT NULL
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {self.resp}_rid ON {self.resp} (rid, user_id)",
+            f"CREATE INDEX IF NOT EXISTS {self.resp}_user ON {self.resp} (user_id, status, rid)",
+            f"CREATE INDEX IF NOT EXISTS {self.resp}_status ON {self.resp} (status, rid)",
+            f"""CREATE TABLE IF NOT EXISTS {self.rval} (
+                response_id TEXT NOT NULL, rid INTEGER NOT NULL, user_id TEXT NOT NULL,
+                question TEXT NOT NULL, value
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {self.rval}_value ON {self.rval} (question, value, rid)",
+            f"CREATE INDEX IF NOT EXISTS {self.rval}_response ON {self.rval} (response_id)",
+            f"CREATE INDEX IF NOT EXISTS {self.rval}_rid ON {self.rval} (rid, question)",
+            f"""CREATE TABLE IF NOT EXISTS {self.vec} (
+                settings_id TEXT NOT NULL, rid INTEGER NOT NULL, value BLOB NOT NULL
+            )""",
+            f"CREATE INDEX IF NOT EXISTS {self.vec}_rid ON {self.vec} (rid)",
+        )
+
+    def drop_ddl(self) -> Tuple[str, ...]:
+        """Statements dropping this dataset's tables (their indexes go with them)."""
+        return tuple(
+            f"DROP TABLE IF EXISTS {name}"
+            for name in (self.rec, self.fts, self.meta, self.sugg, self.resp, self.rval, self.vec)
+        )
+
+    def side_tables(self) -> Tuple[str, ...]:
+        """Tables keyed by record rowid in a `rid` column."""
+        return self.meta, self.sugg, self.resp, self.rval, self.vec
+
+
+class _Connection:
+    """A sqlite3 connection used from worker threads, one thread at a time."""
+
+    def __init__(self, path: Path):
+        self.lock = threading.Lock()
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for writes).
+        self.conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        for pragma in (
+            f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA temp_store = MEMORY",
+            "PRAGMA cache_size = -65536",
+            "PRAGMA mmap_size = 268435456",
+        ):
+            self.conn.execute(pragma)
+
+
+class SearchStore:
+    """The search index file as seen from this process: one writer and one reader connection."""
+
+    _stores: Dict[Tuple[int, str], "SearchStore"] = {}
+    _stores_lock = threading.Lock()
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _Connection(path)
+        self._writer.conn.execute("PRAGMA journal_mode = WAL")
+        present = self._writer.conn.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('idx_datasets', 'idx_metadata')"
+        ).fetchone()[0]
+        if present < len(_CATALOG_DDL):
+            # Only the first process on a new file takes the write lock here (this runs on the event loop).
+            with self._writer.lock:
+                self._write_sync(self._create_catalog)
+        self._reader = _Connection(path)
+
+    @classmethod
+    def for_path(cls, path: Path) -> "SearchStore":
+        """The shared store for a path; keyed by pid too, since rq forks work horses."""
+        key = (os.getpid(), str(Path(path).resolve()))
+        with cls._stores_lock:
+            store = cls._stores.get(key)
+            if store is None:
+                store = cls._stores[key] = cls(Path(path))
+            return store
+
+    @staticmethod
+    def _create_catalog(conn: sqlite3.Connection) -> None:
+        for statement in _CATALOG_DDL:
+            conn.execute(statement)
+
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._writer.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _locked_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._writer.lock:
+            return self._write_sync(fn)
+
+    def _locked_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._reader.lock:
+            conn = self._reader.conn
+            # One read transaction so that multi-statement reads see one snapshot.
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(conn) in a write transaction off the event loop."""
+        return await asyncio.to_thread(self._locked_write, fn)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(conn) in a read transaction off the event loop."""
+        return await asyncio.to_thread(self._locked_read, fn)
