@@ -4,7 +4,7 @@
 #
 #   bash bench/argilla_sdk_suite.sh [extra pytest args]
 #
-# Env: PORT (default 6925), SDK_SRC (an unpacked argilla-2.8.0 sdist; default /work/sdists/
+# Env: PORT (default: a free ephemeral port), SDK_SRC (an unpacked argilla-2.8.0 sdist; default /work/sdists/
 # argilla-2.8.0 if present, else downloaded once into ${XDG_CACHE_HOME:-~/.cache}/curation),
 # SEARCH_ENGINE (default curation-sqlite; curation-noop gives the no-search baseline).
 # The server runs in a temporary data folder and is stopped on exit. Exit status: pytest's.
@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")  # absolute, venv kept
-PORT=${PORT:-6925}
+# A port the kernel picks as free (not a fixed one that concurrent test sessions may hold).
+PORT=${PORT:-$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 SEARCH_ENGINE=${SEARCH_ENGINE:-curation-sqlite}
 SDK_VERSION=2.8.0
 

@@ -21,6 +21,11 @@ from curation.errors import BackendUnavailable, UnknownBackend
 from curation.model import BUNDLED_NAME, CHATML_PRE_QUERY, bundled_model_path, gguf_tokenizer_dir
 
 BACKENDS = ("llamacpp", "openai", "vllm", "ollama", "hf", "transformers")
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "vllm": "http://localhost:8000/v1",
+    "ollama": "http://localhost:11434",
+}
 _NEEDS_MODEL = ("openai", "vllm", "ollama", "hf", "transformers")
 
 
@@ -58,10 +63,15 @@ def parse_backend(value: str, *, base_url: str | None = None, api_key: str | Non
     return BackendSpec(name=name, model=model or None, base_url=base_url, api_key=api_key)
 
 
+def model_path(spec: BackendSpec) -> Path:
+    """The GGUF file a llamacpp backend loads."""
+    return Path(spec.model) if spec.model else bundled_model_path()
+
+
 def check_reachable(spec: BackendSpec, timeout: float = 5.0) -> None:
     """Fail fast, as bad input, when a backend cannot possibly answer (file missing, server down)."""
     if spec.name == "llamacpp":
-        path = Path(spec.model) if spec.model else bundled_model_path()
+        path = model_path(spec)
         if not path.is_file():
             raise BackendUnavailable(f"model file not found: {path}")
         return
@@ -85,12 +95,20 @@ def check_reachable(spec: BackendSpec, timeout: float = 5.0) -> None:
         raise BackendUnavailable(f"backend {spec.name} unreachable at {url}: {type(exc).__name__}") from None
 
 
+def base_url_for(spec: BackendSpec) -> str | None:
+    """The server a backend talks to: --base-url, else (openai) OPENAI_BASE_URL, else its default."""
+    if spec.base_url:
+        return spec.base_url
+    if spec.name == "openai" and os.environ.get("OPENAI_BASE_URL"):
+        return os.environ["OPENAI_BASE_URL"]
+    return DEFAULT_BASE_URLS.get(spec.name)
+
+
 def _probe_url(spec: BackendSpec) -> str | None:
     if spec.name == "ollama":
-        return (spec.base_url or "http://localhost:11434").rstrip("/") + "/api/tags"
+        return base_url_for(spec).rstrip("/") + "/api/tags"
     if spec.name in ("openai", "vllm"):
-        base = spec.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        return base.rstrip("/") + "/models"
+        return base_url_for(spec).rstrip("/") + "/models"
     if spec.name == "hf" and spec.base_url:
         return spec.base_url
     return None
@@ -102,7 +120,7 @@ def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dic
     if spec.name == "llamacpp":
         from distilabel.models.llms import LlamaCppLLM
 
-        path = Path(spec.model) if spec.model else bundled_model_path()
+        path = model_path(spec)
         if magpie:
             kwargs.update(tokenizer_id=str(gguf_tokenizer_dir(path)), magpie_pre_query_template=CHATML_PRE_QUERY)
         return LlamaCppLLM(
@@ -118,15 +136,20 @@ def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dic
     if spec.name == "openai":
         from distilabel.models.llms import OpenAILLM
 
-        return OpenAILLM(model=spec.model, base_url=spec.base_url or os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"), api_key=spec.api_key or os.environ.get("OPENAI_API_KEY"), **kwargs)
+        return OpenAILLM(model=spec.model, base_url=base_url_for(spec),
+                         api_key=spec.api_key or os.environ.get("OPENAI_API_KEY"), **kwargs)
     if spec.name == "vllm":
         from distilabel.models.llms import ClientvLLM
 
-        return ClientvLLM(model=spec.model, base_url=spec.base_url or "http://localhost:8000/v1", **kwargs)
+        return ClientvLLM(model=spec.model, base_url=base_url_for(spec), **kwargs)
     if spec.name == "ollama":
         from distilabel.models.llms import OllamaLLM
 
-        return OllamaLLM(model=spec.model, host=spec.base_url, **kwargs)
+        # Ollama takes its sampling settings as `options`, under its own names.
+        gen = kwargs.pop("generation_kwargs")
+        options = {"num_predict": gen.get("max_new_tokens"), "temperature": gen.get("temperature")}
+        kwargs["generation_kwargs"] = {"options": {k: v for k, v in options.items() if v is not None}}
+        return OllamaLLM(model=spec.model, host=base_url_for(spec), **kwargs)
     if spec.name == "hf":
         from distilabel.models.llms import InferenceEndpointsLLM
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import settings
-from curation.errors import BatchNotFound
+from curation.errors import BadInput, BatchNotFound
 
 ROWS_FILE = "rows.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -94,10 +94,9 @@ def write_batch(out_dir: Path, rows: list[dict], manifest: dict) -> Batch:
     """Write rows then the manifest (atomically, last), so only finished batches look complete."""
     if manifest.get("kind") not in KINDS:
         raise ValueError(f"batch kind must be one of {KINDS}, got {manifest.get('kind')!r}")
+    if (out_dir / MANIFEST_FILE).exists():
+        raise BadInput(f"{out_dir} already holds a batch; choose another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    stale = out_dir / MANIFEST_FILE
-    if stale.exists():
-        stale.unlink()  # a re-run into the same folder is incomplete until it finishes
     pq.write_table(pa.Table.from_pylist(rows), out_dir / ROWS_FILE)
     manifest = {**manifest, "status": "complete", "rows_file": ROWS_FILE}
     tmp = out_dir / (MANIFEST_FILE + ".tmp")
@@ -110,8 +109,11 @@ def _read(path: Path) -> Batch | None:
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
         return None
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("status") != "complete" or not (path / ROWS_FILE).is_file():
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (ValueError, OSError):
+        return None  # unreadable: not a usable batch
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete" or not (path / ROWS_FILE).is_file():
         return None
     return Batch(path, manifest)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+from pathlib import Path
+
 from distilabel.steps import GroupColumns, LoadDataFromDicts
 from distilabel.steps.tasks import TextGeneration
 
+from curation.backends import model_path
 from pipelines.recipe import RecipeContext, raw_output
 from pipelines.steps import FlattenGenerations
 
@@ -18,17 +21,16 @@ def load_instructions(ctx: RecipeContext):
 
 
 def generate_candidates(ctx: RecipeContext, upstream):
-    """`num_generations` responses per instruction from each backend, flattened into `generations`."""
-    per_backend = max(1, ctx.num_generations // len(ctx.backends))
+    """`num_generations` responses per instruction spread over the backends, flattened into `generations`."""
     writers = [
         TextGeneration(
             name=f"respond_{i}",
             llm=ctx.llm(spec),
-            num_generations=per_backend,
+            num_generations=count,
             group_generations=True,
             input_batch_size=16,
         )
-        for i, spec in enumerate(ctx.backends)
+        for i, (spec, count) in enumerate(zip(ctx.backends, ctx.generations_per_backend()))
     ]
     group = GroupColumns(name="group_responses", columns=["generation", "model_name"])
     flatten = FlattenGenerations(name="flatten_responses")
@@ -62,8 +64,8 @@ def preference_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
 def _label(model_name: str, ctx: RecipeContext) -> str:
     """distilabel reports a GGUF's full path as its model name; show the backend's label instead."""
     for spec in ctx.backends:
-        if spec.name == "llamacpp" and str(model_name).endswith(".gguf"):
+        if spec.name == "llamacpp" and Path(str(model_name)) == model_path(spec):
             return spec.model_label
-        if spec.model and spec.model == model_name:
+        if spec.name != "llamacpp" and spec.model == model_name:
             return spec.model_label
     return str(model_name)

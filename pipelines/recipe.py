@@ -31,6 +31,15 @@ class RecipeContext:
 
         return Pipeline(name=name, cache_dir=self.cache_dir)
 
+    def generations_per_backend(self) -> list[int]:
+        """`num_generations` spread over the backends, at least one each (the remainder goes first)."""
+        n = len(self.backends)
+        return [max(1, self.num_generations // n + (1 if i < self.num_generations % n else 0)) for i in range(n)]
+
+    @property
+    def total_generations(self) -> int:
+        return sum(self.generations_per_backend())
+
     @property
     def generation_kwargs(self) -> dict:
         return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
@@ -41,10 +50,13 @@ class RecipeContext:
             spec or self.backends[0], magpie=magpie, generation_kwargs={**self.generation_kwargs, **overrides}
         )
 
-    def judge_llm(self, **overrides):
-        # A judge should be deterministic; its answers must fit a rating + rationale per response.
-        settings = {"temperature": 0.0, "max_new_tokens": max(self.max_new_tokens, 96 * self.num_generations)}
-        return self.llm(self.judge or self.backends[0], **{**settings, **overrides})
+    def judge_llm(self, schema: dict | None = None):
+        """A deterministic judge LLM; on llama.cpp its answer is held to `schema` by a JSON grammar."""
+        spec = self.judge or self.backends[0]
+        settings = {"temperature": 0.0, "max_new_tokens": max(self.max_new_tokens, 96 * self.total_generations)}
+        if schema is not None and spec.name == "llamacpp":
+            settings["extra_generation_kwargs"] = {"response_format": {"type": "json_object", "schema": schema}}
+        return self.llm(spec, **settings)
 
 
 @dataclass(frozen=True)

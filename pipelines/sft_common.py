@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from distilabel.steps.tasks import ComplexityScorer, QualityScorer, TextGeneration
+from distilabel.steps.tasks import TextGeneration
 
 from pipelines.recipe import RecipeContext, raw_output
-from pipelines.steps import DropEmpty, WrapForDeita
+from pipelines.steps import DropEmpty, JudgeComplexityScorer, JudgeQualityScorer, WrapForDeita, deita_scores_schema
 
 
 def respond(ctx: RecipeContext, upstream):
@@ -18,11 +18,13 @@ def respond(ctx: RecipeContext, upstream):
     if not ctx.deita:
         return drop_empty
     wrap = WrapForDeita(name="wrap_for_deita")
-    complexity = ComplexityScorer(
-        name="complexity", llm=ctx.judge_llm(), output_mappings={"scores": "complexity_scores", "model_name": "scorer_model"}
+    complexity = JudgeComplexityScorer(
+        name="complexity", llm=ctx.judge_llm(schema=deita_scores_schema()),
+        output_mappings={"scores": "complexity_scores", "model_name": "scorer_model"},
     )
-    quality = QualityScorer(
-        name="quality", llm=ctx.judge_llm(), output_mappings={"scores": "quality_scores", "model_name": "scorer_model"}
+    quality = JudgeQualityScorer(
+        name="quality", llm=ctx.judge_llm(schema=deita_scores_schema()),
+        output_mappings={"scores": "quality_scores", "model_name": "scorer_model"},
     )
     drop_empty >> wrap >> complexity >> quality
     return quality

@@ -7,7 +7,7 @@ No `from __future__ import annotations` here: distilabel reads the `StepInput` h
 from typing import TYPE_CHECKING
 
 from distilabel.steps import GlobalStep, Step, StepInput
-from distilabel.steps.tasks import UltraFeedback
+from distilabel.steps.tasks import ComplexityScorer, QualityScorer, UltraFeedback
 
 from curation.cleaning import clean_instructions, clean_response
 
@@ -111,40 +111,58 @@ class WrapForDeita(Step):
         yield inputs
 
 
-class JudgeUltraFeedback(UltraFeedback):
-    """UltraFeedback that also reads a JSON answer ({"ratings": [...], "rationales": [...]}).
+class JSONAnswerMixin:
+    """Read a JSON answer with the task's own structured-output parser, else its text parser.
 
-    With llama.cpp backends the judge is constrained by a JSON-schema grammar
-    (`ultrafeedback_response_format`): a 135M model does not follow the free-text format,
-    but under the grammar it always returns parseable ratings. Text answers from other
-    backends are parsed by UltraFeedback's own parser.
+    With llama.cpp backends the judge is constrained by a JSON-schema grammar (see
+    `RecipeContext.judge_llm`): a 135M model does not follow the free-text formats of these
+    tasks, but under the grammar it always answers in a parseable shape. Text answers from
+    other backends go to the task's usual parser.
     """
 
     def format_output(self, output, input=None):  # type: ignore[override]
         if output and output.lstrip().startswith("{"):
-            parsed = self._format_structured_output(output, input)
-            n = len(input["generations"])
-            ratings = list(parsed.get("ratings") or [])[:n]
-            rationales = list(parsed.get("rationales") or [])[:n]
-            return {
-                "ratings": ratings + [None] * (n - len(ratings)),
-                "rationales": rationales + [None] * (n - len(rationales)),
-            }
+            return self._format_structured_output(output, input)
         return super().format_output(output, input)
 
 
-def ultrafeedback_response_format(num_responses: int) -> dict:
-    """llama.cpp `response_format`: exactly one 1-5 rating and one short rationale per response."""
+class JudgeUltraFeedback(JSONAnswerMixin, UltraFeedback):
+    """UltraFeedback whose answer may be {"ratings": [...], "rationales": [...]}."""
+
+    def format_output(self, output, input=None):  # type: ignore[override]
+        answer = super().format_output(output, input)
+        n = len(input["generations"])
+        ratings, rationales = list(answer.get("ratings") or [])[:n], list(answer.get("rationales") or [])[:n]
+        return {"ratings": ratings + [None] * (n - len(ratings)), "rationales": rationales + [None] * (n - len(rationales))}
+
+
+class JudgeComplexityScorer(JSONAnswerMixin, ComplexityScorer):
+    """Deita's ComplexityScorer whose answer may be {"scores": [...]}."""
+
+
+class JudgeQualityScorer(JSONAnswerMixin, QualityScorer):
+    """Deita's QualityScorer whose answer may be {"scores": [...]}."""
+
+
+def ultrafeedback_schema(num_responses: int) -> dict:
+    """Exactly one 1-5 rating and one short rationale per response."""
     return {
-        "type": "json_object",
-        "schema": {
-            "type": "object",
-            "properties": {
-                "ratings": {"type": "array", "items": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
-                            "minItems": num_responses, "maxItems": num_responses},
-                "rationales": {"type": "array", "items": {"type": "string", "maxLength": 160},
-                               "minItems": num_responses, "maxItems": num_responses},
-            },
-            "required": ["ratings", "rationales"],
+        "type": "object",
+        "properties": {
+            "ratings": {"type": "array", "items": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
+                        "minItems": num_responses, "maxItems": num_responses},
+            "rationales": {"type": "array", "items": {"type": "string", "maxLength": 160},
+                           "minItems": num_responses, "maxItems": num_responses},
         },
+        "required": ["ratings", "rationales"],
+    }
+
+
+def deita_scores_schema(num_items: int = 1) -> dict:
+    """Deita scorers rate each item 1-6."""
+    return {
+        "type": "object",
+        "properties": {"scores": {"type": "array", "items": {"type": "integer", "enum": [1, 2, 3, 4, 5, 6]},
+                                  "minItems": num_items, "maxItems": num_items}},
+        "required": ["scores"],
     }

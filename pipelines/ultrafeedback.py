@@ -6,20 +6,15 @@ from distilabel.pipeline import Pipeline
 
 from pipelines.preference_common import generate_candidates, load_instructions, preference_row, usable_indexes
 from pipelines.recipe import Recipe, RecipeContext
-from pipelines.steps import JudgeUltraFeedback, ultrafeedback_response_format
+from pipelines.steps import JudgeUltraFeedback, ultrafeedback_schema
 
 
 def build(ctx: RecipeContext) -> Pipeline:
     with ctx.pipeline("curation-ultrafeedback") as pipeline:
         candidates = generate_candidates(ctx, load_instructions(ctx))
-        judge_spec = ctx.judge or ctx.backends[0]
-        constrained = judge_spec.name == "llamacpp"
         judge = JudgeUltraFeedback(
             name="ultrafeedback",
-            llm=ctx.judge_llm(
-                **({"extra_generation_kwargs": {"response_format": ultrafeedback_response_format(ctx.num_generations)}}
-                   if constrained else {})
-            ),
+            llm=ctx.judge_llm(schema=ultrafeedback_schema(ctx.total_generations)),
             aspect="overall-rating",
             input_batch_size=8,
             output_mappings={"model_name": "judge_model_name"},

@@ -92,7 +92,7 @@ def pull(repo_or_dir: str, *, split: str = "train", token: str | None = None):
         return datasets.load_dataset(str(path) if path.exists() else repo_or_dir, split=split, token=token)
     except DatasetNotFoundError:
         raise BadInput(f"no dataset {repo_or_dir!r} on {endpoint()} (or no access with this token)") from None
-    except ValueError as exc:  # unknown split, unreadable layout
+    except (ValueError, FileNotFoundError) as exc:  # unknown split, unreadable layout, no data files
         raise BadInput(f"cannot load {repo_or_dir!r}: {' '.join(str(exc).split())[:300]}") from None
     except (httpx.TransportError, ConnectionError) as exc:
         raise CurationError(f"cannot reach the Hub at {endpoint()}: {type(exc).__name__}") from None

@@ -11,8 +11,8 @@ from pathlib import Path
 from curation.errors import BadInput
 from curation.export import card, hub
 from curation.export.formats import Format, build_row, check_dataset, get_format
-from curation.export.select import Counts, NothingToExport, admit, check_policy, iter_records
-from curation.export.write import replace_export, staging_dir, write_shards
+from curation.export.select import Counts, NothingToExport, admit, argilla_errors, check_policy, iter_records
+from curation.export.write import check_out, replace_export, staging_dir, write_shards
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,22 @@ def export_dataset(
         hub.check_repo_id(repo_id)
         if not token:
             raise BadInput("pushing to the Hub needs a token", hint="set HF_TOKEN or pass --token")
+    target = Path(out).expanduser() if out is not None else None
+    if target is not None:
+        check_out(target)  # before any work: never write over files that are not an export's
     if client is None:
         from curation.argilla_client import connect
 
         client = connect()
-    dataset = find_dataset(client, name, workspace)
+    with argilla_errors(f"reading dataset {name!r}"):
+        dataset = find_dataset(client, name, workspace)
     settings = dataset.settings
     check_dataset(fmt, name, {f.name for f in settings.fields}, {q.name for q in settings.questions})
     if min_submitted is None:
         min_submitted = settings.distribution.min_submitted if settings.distribution else 1
 
-    target = Path(out).expanduser() if out is not None else Path(tempfile.mkdtemp(prefix="curation-export-"))
+    if target is None:
+        target = Path(tempfile.mkdtemp(prefix="curation-export-"))
     try:
         staging = staging_dir(target)
     except OSError as exc:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-from curation.errors import BadInput, CurationError
+from curation.errors import ArgillaUnavailable, BadInput, CurationError
 
 AGREEMENTS = ("majority", "unanimous", "any")
 PAGE_SIZE = 500  # records per request: bounds memory, and the server allows up to 1000
@@ -95,14 +96,43 @@ def iter_records(client, dataset_id, page_size: int = PAGE_SIZE) -> Iterator[Rev
     """
     offset = 0
     while True:
-        page = client.api.records.list(
-            dataset_id, offset=offset, limit=page_size, with_responses=True, with_suggestions=False
-        )
+        with argilla_errors("listing the records with every annotator's responses"):
+            page = client.api.records.list(
+                dataset_id, offset=offset, limit=page_size, with_responses=True, with_suggestions=False
+            )
         for model in page:
             yield _reviewed(model)
         if len(page) < page_size:
             return
         offset += len(page)
+
+
+@contextmanager
+def argilla_errors(doing: str) -> Iterator[None]:
+    """Argilla's refusals and failures inside the block as one-line errors (never with the key).
+
+    401/403 -> BadInput (use another key); other HTTP errors and lost connections -> ArgillaUnavailable.
+    """
+    import httpx
+    from argilla._exceptions import ArgillaAPIError, ArgillaError
+
+    try:
+        yield
+    except (ArgillaError, httpx.HTTPError) as exc:
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, httpx.HTTPStatusError):
+            status = exc.response.status_code
+        if status == 401:
+            raise BadInput(f"Argilla refused the API key (HTTP 401) while {doing}",
+                           hint="check ARGILLA_API_KEY (the key itself is not shown here)") from None
+        if status == 403:
+            raise BadInput(f"Argilla forbids this API key's user {doing} (HTTP 403)",
+                           hint="export with the owner's API key, or with that of an admin of the dataset's workspace") from None
+        if isinstance(exc, (ArgillaAPIError, httpx.HTTPStatusError)):
+            raise ArgillaUnavailable(f"Argilla failed {doing}: HTTP {status}") from None
+        if isinstance(exc, httpx.HTTPError):
+            raise ArgillaUnavailable(f"lost the connection to Argilla while {doing}: {type(exc).__name__}") from None
+        raise ArgillaUnavailable(f"Argilla failed {doing}: {type(exc).__name__}") from None
 
 
 def _reviewed(model) -> Reviewed:

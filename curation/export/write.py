@@ -1,12 +1,14 @@
 """Write rows in the Hub's dataset layout, streaming: `data/train-XXXXX-of-YYYYY.parquet` + README.md.
 
 Rows are buffered in small chunks and appended to a ParquetWriter, so memory holds one chunk,
-not the dataset. A new export replaces the previous one: the stale data files go.
+not the dataset. A new export replaces the previous one: the stale data files go. It writes only
+into an empty folder or one an earlier export wrote (it holds `MARKER`), never over other files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -17,10 +19,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.errors import BadInput
+
 DATA_DIR = "data"
 SPLIT = "train"
 CHUNK_ROWS = 1000  # rows held in memory before they go to disk
 SHARD_ROWS = 200_000  # rows per parquet file, so a large export stays in Hub-friendly files
+MARKER = ".curation-export.json"  # names a folder as an export's, so a re-export may replace it
+STAGING_PREFIX = ".curation-export-"
+CARD_SIGN = "description: curate export, data sha256"  # in the card of exports made before MARKER
 
 
 @dataclass
@@ -77,20 +84,48 @@ def write_shards(rows: Iterable[dict], schema: pa.Schema, folder: Path, split: s
     return written
 
 
+def check_out(out: Path) -> None:
+    """BadInput unless `out` is missing, empty, or an earlier export's folder (never overwrite other files)."""
+    if not out.is_dir():
+        return  # missing (created later), or a file (refused when the staging folder is made)
+    if (out / MARKER).is_file() or _has_export_card(out):
+        return
+    if any(not entry.name.startswith(STAGING_PREFIX) for entry in out.iterdir()):
+        raise BadInput(
+            f"{out} is not empty and holds no earlier `curate export`; refusing to replace its files",
+            hint="give an empty or new folder to --out",
+        )
+
+
+def _has_export_card(out: Path) -> bool:
+    try:
+        with open(out / "README.md", encoding="utf-8") as fh:
+            head = fh.read(20_000)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return head.startswith("---\n") and CARD_SIGN in head.split("\n---\n", 1)[0]
+
+
 def staging_dir(out: Path) -> Path:
     """A private folder next to the files it will replace (same filesystem, so moves are renames)."""
     out.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".curation-export-", dir=out))
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
 
 
 def replace_export(staging: Path, out: Path) -> None:
-    """Move a finished export from `staging` into `out`, deleting the previous data files."""
-    old_data = out / DATA_DIR
-    if old_data.is_dir():
-        for stale in old_data.glob("*.parquet"):
-            stale.unlink()
-    old_data.mkdir(exist_ok=True)
-    for new in (staging / DATA_DIR).glob("*.parquet"):
-        os.replace(new, old_data / new.name)
+    """Move a finished export from `staging` into `out`, then delete the previous export's other data files.
+
+    The new files go in first, so a failure part way leaves the previous export's data in place.
+    """
+    data = out / DATA_DIR
+    data.mkdir(exist_ok=True)
+    new_names = sorted(p.name for p in (staging / DATA_DIR).glob("*.parquet"))
+    for name in new_names:
+        os.replace(staging / DATA_DIR / name, data / name)
     os.replace(staging / "README.md", out / "README.md")
+    files = [f"{DATA_DIR}/{name}" for name in new_names]
+    (out / MARKER).write_text(json.dumps({"written_by": "curate export", "files": files}, indent=2) + "\n")
+    for stale in data.glob("*.parquet"):
+        if stale.name not in new_names:
+            stale.unlink()
     shutil.rmtree(staging, ignore_errors=True)

@@ -9,12 +9,15 @@ in one data folder:
     curation-search.sqlite3    the search index of the "curation-sqlite" engine
     owner.json   (0600)        the owner's username and API key, for later `curate` commands
     server.json  (0600)        url, port and pids of the running processes (gone once stopped)
+    server.lock                held while a `start` or `stop` runs, so two never overlap
     redis.conf, redis.sock     the private redis
     logs/{server,worker,redis,setup}.log
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,7 @@ from curation.errors import ArgillaUnavailable, BadInput
 OWNER_USERNAME = "owner"
 OWNER_FILE = "owner.json"
 STATE_FILE = "server.json"
+LOCK_FILE = "server.lock"
 HOST = "127.0.0.1"
 # The order processes start in; they stop in reverse.
 PROCESSES = ("redis", "server", "worker")
@@ -66,6 +71,14 @@ def start(
     the owner's credentials are reset to these. Raises ArgillaUnavailable if it cannot start.
     """
     data_dir = resolve_data_dir(data_dir)
+    with _locked(data_dir):  # a concurrent start waits, then finds this one's server running
+        return _start(data_dir, port, search_engine, owner_api_key, owner_password, timeout)
+
+
+def _start(
+    data_dir: Path, port: int, search_engine: str, owner_api_key: str | None, owner_password: str | None,
+    timeout: float,
+) -> ServerInfo:
     running = status(data_dir)
     if running is not None:
         return running
@@ -96,8 +109,11 @@ def start(
 def stop(data_dir: Path | None = None) -> bool:
     """Stop the server, worker and redis of `data_dir`; False if nothing was running."""
     data_dir = resolve_data_dir(data_dir)
-    was_running = status(data_dir) is not None
-    return _stop_processes(data_dir) or was_running
+    if not data_dir.is_dir():
+        return False
+    with _locked(data_dir):
+        was_running = status(data_dir) is not None
+        return _stop_processes(data_dir) or was_running
 
 
 def status(data_dir: Path | None = None) -> ServerInfo | None:
@@ -248,13 +264,16 @@ def _stop_pids(data_dir: Path, pids: dict[str, int], grace: float = 15) -> bool:
         if pid is None or not _alive(pid, data_dir):
             continue
         stopped = True
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while _alive(pid, data_dir):
-            if time.monotonic() > deadline:
-                os.killpg(pid, signal.SIGKILL)  # its own session: takes rq's work horse too
-                break
-            time.sleep(0.1)
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while _alive(pid, data_dir):
+                if time.monotonic() > deadline:
+                    os.killpg(pid, signal.SIGKILL)  # its own session: takes rq's work horse too
+                    break
+                time.sleep(0.1)
+        except ProcessLookupError:  # it exited since we looked
+            pass
         _reap(pid)
     return stopped
 
@@ -293,6 +312,15 @@ def port_free(port: int) -> bool:
 
 
 # -- files -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    """Hold the data folder's lock file (waiting for it), so starts and stops never overlap."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def _log(data_dir: Path, name: str) -> Path:

@@ -49,6 +49,8 @@ _MAX_TERMS = 2**14
 # Keep well under SQLite's bound-parameter limit in IN (...) lists.
 _CHUNK = 900
 _TWO_32 = 4294967296
+# Odd and below 2^31: (x < 2^32) * it never overflows SQLite's int64.
+_SHUFFLE_MULTIPLIER = 2146121005
 
 
 _TERMS = MetadataPropertyType.terms.value
@@ -163,6 +165,17 @@ class _Doc:
 def _record_rnd(record_key: bytes) -> int:
     # A stable 32-bit hash per record, mixed with the user id for argilla's per-user random order.
     return zlib.crc32(record_key)
+
+
+def user_order_key(rnd_column: str, seed: int) -> str:
+    """SQL for a record's per-user order key in [0, 2^32): `(rnd XOR seed) * M mod 2^32`.
+
+    Both operands are below 2^32 and M (odd, so the map is a bijection) below 2^31, so the product
+    stays below 2^63: SQLite keeps it an INTEGER instead of overflowing to REAL (which would tie
+    those records at the top for every user).
+    """
+    xor = f"(({rnd_column} | {seed}) - ({rnd_column} & {seed}))"
+    return f"(({xor} * {_SHUFFLE_MULTIPLIER}) % {_TWO_32})"
 
 
 def _suggestion_rows(suggestion: Suggestion, question_name: str) -> List[Tuple[str, str, Any]]:
@@ -698,8 +711,7 @@ class SQLiteSearchEngine(SearchEngine):
                     # Elasticsearch multiplies the score by random_score seeded with the user id: a stable
                     # per-user shuffle. The seed is an integer we computed, so inlining it is safe.
                     seed = zlib.crc32(str(user_id).encode())
-                    mixed = f"((((r.rnd | {seed}) - (r.rnd & {seed})) * 2654435761) % {_TWO_32})"
-                    score = f"({score}) * {mixed} / {float(_TWO_32)}"
+                    score = f"({score}) * {user_order_key('r.rnd', seed)} / {float(_TWO_32)}"
                 select, order, order_params = score, "2 DESC, r.rid", []
 
             rows = conn.execute(

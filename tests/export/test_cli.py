@@ -115,6 +115,49 @@ def test_unknown_dataset_and_folder(argilla_server, tmp_path):
     assert "is neither a folder nor a Hub repo id" in done.stderr
 
 
+def test_pull_a_folder_without_data(tmp_path):
+    done = curate("pull", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"Error: cannot load {str(tmp_path)!r}: ")
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_out_must_be_empty_or_an_earlier_export(argilla_server, tmp_path):
+    (tmp_path / "README.md").write_text("# My project\n")
+    done = curate("export", "any-dataset", "--format", "sft", "--out", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"Error: {tmp_path} is not empty and holds no earlier `curate export`; refusing to replace its files"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+
+
+def test_a_wrong_api_key_is_one_line(reviewed, argilla_server, tmp_path):
+    secret = "argilla.apikey." + uuid.uuid4().hex
+    done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=secret)
+    assert done.returncode != 0
+    assert done.stderr.startswith("Error: ") and "refused the API key" in done.stderr.splitlines()[0]
+    assert "Traceback" not in done.stderr and secret not in done.stdout + done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_annotator_key_may_not_export(reviewed, argilla_client, argilla_server, tmp_path):
+    """Exporting reads every annotator's responses, which the server allows only owners and admins."""
+    import argilla as rg
+
+    user = rg.User(username=f"ann-key-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex, role="annotator",
+                   client=argilla_client).create()
+    argilla_client.workspaces(reviewed.workspace).add_user(user)
+    key = argilla_client.api.http_client.get(f"/api/v1/users/{user.id}").json()["api_key"]
+    done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=key)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "Error: Argilla forbids this API key's user listing the records with every annotator's responses (HTTP 403)"
+    )
+    assert "Traceback" not in done.stderr and key not in done.stdout + done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(not os.environ.get("HF_TOKEN"), reason="needs HF_TOKEN for the real Hub")
 def test_real_hub_round_trip(reviewed, argilla_server):
     from huggingface_hub import HfApi

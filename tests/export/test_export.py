@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import datasets
+import httpx
 import pytest
 import yaml
 
-from curation.errors import BadInput
-from curation.export import export_dataset
+from curation.errors import ArgillaUnavailable, BadInput
+from curation.export import export_dataset, write
 from curation.export.select import Counts, NothingToExport, iter_records
 
 pytestmark = pytest.mark.slow
@@ -129,16 +130,51 @@ def test_dpo_min_submitted_defaults_to_the_dataset_distribution(reviewed, argill
     assert report.counts == Counts(seen=7, discarded=1, too_few_submitted=1, disagreement=2, tie=2, exported=1)
 
 
-def test_reexport_replaces_the_previous_one(reviewed, argilla_client, tmp_path):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "train-00000-of-00002.parquet").write_bytes(b"an older export's shard")
-    export_dataset(reviewed.sft, format="sft", out=tmp_path, agreement="any", client=argilla_client)
+def test_reexport_replaces_the_previous_one(reviewed, argilla_client, tmp_path, monkeypatch):
+    with monkeypatch.context() as small:  # an earlier, larger export in 3 shards
+        small.setattr(write, "CHUNK_ROWS", 2)
+        small.setattr(write, "SHARD_ROWS", 2)
+        export_dataset(reviewed.sft, format="sft", out=tmp_path, agreement="any", client=argilla_client)
+    assert len(list((tmp_path / "data").iterdir())) == 3
     export_dataset(reviewed.sft, format="sft", out=tmp_path, agreement="unanimous", client=argilla_client)
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["train-00000-of-00001.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [write.MARKER, "README.md", "data"]
     rows = read_back(tmp_path)
     assert rows == sft_expected(reviewed, "unanimous")
     assert len({row["record_id"] for row in rows}) == len(rows)
     assert card_meta(tmp_path)[0]["dataset_info"]["splits"][0]["num_examples"] == len(rows)
+
+    # An export made before the marker existed is still recognized, by its card.
+    (tmp_path / write.MARKER).unlink()
+    export_dataset(reviewed.sft, format="sft", out=tmp_path, agreement="majority", client=argilla_client)
+    assert read_back(tmp_path) == sft_expected(reviewed, "majority")
+
+
+def test_refuses_a_folder_that_is_not_an_export(reviewed, argilla_client, tmp_path):
+    (tmp_path / "data").mkdir()
+    files = {"data/train.parquet": b"a project's own data", "README.md": b"# My project\n", "notes.txt": b"mine"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(BadInput, match=r"is not empty and holds no earlier `curate export`; refusing"):
+        export_dataset(reviewed.sft, format="sft", out=tmp_path, client=argilla_client)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(files)
+    assert all((tmp_path / name).read_bytes() == content for name, content in files.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "data", "notes.txt"]  # no staging left
+
+
+def test_a_failed_reexport_keeps_the_previous_one(reviewed, argilla_client, tmp_path, monkeypatch):
+    export_dataset(reviewed.sft, format="sft", out=tmp_path, client=argilla_client)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(NothingToExport):
+        export_dataset(reviewed.empty, format="sft", out=tmp_path, client=argilla_client)
+
+    def server_gone(*args, **kwargs):
+        raise httpx.ConnectError("All connection attempts failed")
+
+    monkeypatch.setattr(argilla_client.api.records, "list", server_gone)
+    with pytest.raises(ArgillaUnavailable, match=r"^lost the connection to Argilla while listing the records .*ConnectError$"):
+        export_dataset(reviewed.sft, format="sft", out=tmp_path, agreement="any", client=argilla_client)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_pages_cover_every_record_once(reviewed, argilla_client):

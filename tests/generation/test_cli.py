@@ -95,3 +95,31 @@ def test_show_unknown_batch(curation_home):
     result = invoke("batches", "show", "no-such-batch")
     assert result.exit_code == 2
     assert "no batch 'no-such-batch'" in _error_line(result)
+
+
+def test_out_folder_holding_a_batch_is_refused(curation_home, tmp_path):
+    from curation.batch import write_batch
+
+    out = tmp_path / "batch"
+    write_batch(out, [{"instruction": "Say hi.", "response": "Hi!"}], {"batch_id": "b1", "recipe": "prompt", "kind": "sft"})
+    before = (out / "rows.parquet").read_bytes()
+    result = invoke("generate", "prompt", "--out", str(out))
+    assert result.exit_code == 2
+    assert "already holds a batch" in _error_line(result)
+    assert (out / "rows.parquet").read_bytes() == before
+
+
+def test_deita_needs_an_sft_recipe(curation_home, seed_data):
+    result = invoke("generate", "responses", "--seeds", str(seed_data / "instructions.jsonl"), "--deita")
+    assert result.exit_code == 2
+    assert "--deita scores instruction/response pairs" in _error_line(result)
+
+
+def test_corrupt_manifest_is_not_a_batch(curation_home):
+    broken = curation_home / "batches" / "broken-batch"
+    broken.mkdir(parents=True, exist_ok=True)
+    (broken / "manifest.json").write_text("{not json")
+    assert "broken-batch" not in invoke("batches", "list", "--json").output
+    result = invoke("batches", "show", str(broken))
+    assert result.exit_code == 2
+    assert "is not a complete batch" in _error_line(result)

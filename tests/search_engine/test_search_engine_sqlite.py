@@ -5,6 +5,7 @@ writing one index file at once."""
 import multiprocessing
 import sqlite3
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from argilla_server.search_engine import (
     TextQuery,
 )
 
-from curation.server.search_engine import ENGINE_NAME, SQLiteSearchEngine
+from curation.server.search_engine import ENGINE_NAME, SQLiteSearchEngine, user_order_key
 from curation.server.search_query import FtsQuery, to_fts_query
 from curation.server.search_store import default_search_db_path
 from tests.search_engine import builders as b
@@ -201,12 +202,18 @@ async def test_delete_index(engine):
 # --------------------------------------------------------------------------- ordering
 
 
-@asynctest
-async def test_user_order_is_a_stable_per_user_shuffle(engine):
+async def same_text_dataset(engine: SQLiteSearchEngine, size: int):
+    """`size` indexed records that all match "words" with the same score."""
     dataset = b.dataset(fields=[b.text_field("text")], status=DatasetStatus.ready)
-    records = b.records(dataset, 40, fields={"text": "same words"})
+    records = b.records(dataset, size, fields={"text": "same words"})
     await engine.create_index(dataset)
     await engine.index_records(dataset, records)
+    return dataset, records
+
+
+@asynctest
+async def test_user_order_is_a_stable_per_user_shuffle(engine):
+    dataset, records = await same_text_dataset(engine, 40)
 
     async def order(user_id):
         return [item.record_id for item in (await engine.search(dataset, query="words", user_id=user_id)).items]
@@ -217,6 +224,30 @@ async def test_user_order_is_a_stable_per_user_shuffle(engine):
     assert sorted(alice_order) == sorted(await order(bob))
     assert alice_order != await order(bob)
     assert alice_order != [record.id for record in records]
+
+
+def test_user_order_keys_are_distinct_integers():
+    # Large rnd XOR seed values once overflowed int64, turned REAL and all tied at 2^32 - 1.
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE r (rnd INTEGER)")
+    rnds = {zlib.crc32(uuid.uuid4().bytes) for _ in range(2000)} | {0, 2**32 - 1}
+    conn.executemany("INSERT INTO r VALUES (?)", [(rnd,) for rnd in rnds])
+    for seed in (0, 1, 2**31, 2**32 - 1, zlib.crc32(str(uuid.uuid4()).encode())):
+        rows = conn.execute(f"SELECT typeof(k), k FROM (SELECT {user_order_key('r.rnd', seed)} AS k FROM r)").fetchall()
+        assert {kind for kind, _ in rows} == {"integer"}
+        keys = [key for _, key in rows]
+        assert len(set(keys)) == len(rnds)  # a bijection: no ties
+        assert 0 <= min(keys) and max(keys) < 2**32
+        assert max(keys) - min(keys) > 2**31  # spread over the range
+
+
+@asynctest
+async def test_user_order_scores_do_not_tie(engine):
+    dataset, records = await same_text_dataset(engine, 200)
+
+    for user_id in (uuid.uuid4(), uuid.uuid4()):
+        items = (await engine.search(dataset, query="words", user_id=user_id, limit=200)).items
+        assert len({item.score for item in items}) == len(records)
 
 
 @asynctest

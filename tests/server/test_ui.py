@@ -1,14 +1,16 @@
 """The embedded server's web UI, driven in headless Debian Chromium over the DevTools Protocol.
 
-An annotator signs in, opens a dataset, labels the first pending record and submits it; the
-SDK then finds that response. Needs the `chromium` binary (scripts/test.sh installs it on CI).
+An annotator signs in, opens a dataset, labels the pending record it shows (the order is a
+per-user shuffle) and submits it; the SDK then finds that response. Needs the `chromium` binary (scripts/test.sh installs it on CI).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,6 +26,7 @@ pytestmark = [
 ]
 
 USERNAME, PASSWORD = "ui-annotator", "ui-password-123"
+TEXTS = {"ui-0": "Paris is the capital of France.", "ui-1": "The moon is made of cheese."}
 
 
 class Chromium:
@@ -38,6 +41,7 @@ class Chromium:
              f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1280,900",
              "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so close() can end its helpers too
         )
         port_file = profile / "DevToolsActivePort"  # Chromium writes its port here
         self.wait_for(lambda: port_file.exists() and len(port_file.read_text().split()) == 2, "DevTools port")
@@ -92,9 +96,23 @@ class Chromium:
         raise TimeoutError(f"timed out waiting for {what}")
 
     def close(self) -> None:
+        """End the browser and every helper process it started, so none still writes to the profile."""
         self.socket.close()
-        self.process.terminate()
+        os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # helpers that outlived the browser
+            self.wait_for(lambda: not _group_alive(self.process.pid), "Chromium's helper processes", timeout=10)
+        except ProcessLookupError:  # already all gone
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -107,8 +125,7 @@ def dataset(argilla_client):
         questions=[rg.LabelQuestion(name="label", labels=["good", "bad"])],
     )
     dataset = rg.Dataset(name="ui-data", workspace=workspace, settings=settings, client=argilla_client).create()
-    dataset.records.log([rg.Record(id="ui-0", fields={"text": "Paris is the capital of France."}),
-                         rg.Record(id="ui-1", fields={"text": "The moon is made of cheese."})])
+    dataset.records.log([rg.Record(id=record_id, fields={"text": text}) for record_id, text in TEXTS.items()])
     return dataset, user
 
 
@@ -132,13 +149,18 @@ def test_annotator_submits_a_response_in_the_ui(argilla_server, dataset, browser
     browser.wait_js("document.body.innerText.includes('ui-data')")  # the home page lists it
 
     browser.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode")
-    browser.wait_js("document.body.innerText.includes('Paris is the capital of France.')")
+    # Argilla shuffles the pending records per user: label whichever one the page shows.
+    shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
+                            f"(Object.entries({json.dumps(TEXTS)})"
+                            f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
+    [other] = set(TEXTS) - {shown}
     browser.click("label[for=label_good]")
     browser.click("button.button--submit")
-    # The UI moves on to the next pending record once the response is stored.
-    browser.wait_js("document.body.innerText.includes('The moon is made of cheese.')")
+    # The UI moves on to the other pending record once the response is stored.
+    browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
 
-    record = next(r for r in dataset.records(with_responses=True) if r.id == "ui-0")
-    responses = record.responses["label"]
+    records = {r.id: r for r in dataset.records(with_responses=True)}
+    responses = records[shown].responses["label"]
     assert [(r.user_id, r.value, r.status) for r in responses] == [(user.id, "good", "submitted")]
-    assert record.status == "completed"
+    assert records[shown].status == "completed"
+    assert not records[other].responses["label"] and records[other].status == "pending"

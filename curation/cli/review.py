@@ -1,0 +1,127 @@
+"""`curate push`, `curate run` and `curate status`: the review loop's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from curation.cli.generate import generate_options, run_generation
+
+DATASET_OPTION = click.option(
+    "--dataset", "-d", "dataset", required=True, envvar="CURATION_DATASET", show_envvar=True,
+    help="Argilla dataset to push to; created from the settings file if it does not exist.",
+)
+WORKSPACE_OPTION = click.option(
+    "--workspace", "-w", envvar="ARGILLA_WORKSPACE", show_envvar=True,
+    help="Argilla workspace. Default: the workspace already holding the dataset, else the "
+    "server's first workspace (a new one named 'curation' on a server that has none).",
+)
+CONFIG_OPTION = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CURATION_REVIEW_CONFIG", show_envvar=True,
+    help="Dataset settings file (fields, questions, guidelines, metadata). "
+    "Default: argilla_configs/sft.yaml or argilla_configs/preference.yaml, by the batch's kind.",
+)
+PROGRESS_OPTION = click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
+)
+
+
+def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None) -> None:
+    from curation.review.push import push_batch
+
+    report = push_batch(batch, dataset, workspace=workspace, config_path=config_path, client=client,
+                        show_progress=progress)
+    created = " (created)" if report.created_dataset else ""
+    click.echo(
+        f"Pushed {report.sent} new record(s) of batch {report.batch_id} to dataset {report.dataset!r}{created} "
+        f"in workspace {report.workspace!r} in {report.seconds:.1f} s ({report.records_per_second:,.0f} records/s); "
+        f"{report.already_present} were already there."
+    )
+    if report.invalid:
+        click.secho(f"Skipped {len(report.invalid)} row(s) that cannot be reviewed; first: {report.invalid[0]}",
+                    err=True, fg="yellow")
+    if report.url:
+        click.echo(f"Review it at {report.url}")
+
+
+@click.command()
+@click.argument("batch")
+@DATASET_OPTION
+@WORKSPACE_OPTION
+@CONFIG_OPTION
+@PROGRESS_OPTION
+def push(batch: str, dataset: str, workspace: str | None, config_path: Path | None, progress: bool) -> None:
+    """Send batch BATCH (a batch id or folder) to Argilla for human review.
+
+    Each row becomes one record: sft rows show the instruction and the generated response,
+    with the response pre-filled as an editable suggestion; preference rows show the
+    instruction and every candidate response, with the AI judge's ratings, ranking and
+    rationale as suggestions. Metadata (batch, recipe, models, lengths, scores) lets
+    reviewers filter.
+
+    Pushing is idempotent: record ids come from the batch id and the row index, and only
+    records missing from the dataset are sent. Re-run the same command after an
+    interruption, or push again at any time: nothing is duplicated, and records that
+    annotators are working on are never changed.
+
+    \b
+    Examples:
+      curate push self-instruct-20250101T120000-ab12cd --dataset instructions
+      curate push ./batches/my-batch -d prefs -w team --config my_settings.yaml
+    """
+    _push_and_report(batch, dataset, workspace, config_path, progress)
+
+
+@click.command()
+@generate_options
+@DATASET_OPTION
+@WORKSPACE_OPTION
+@CONFIG_OPTION
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
+@click.option("-q", "--quiet", is_flag=True, help="Hide the pipeline's log and the push progress bar.")
+def run(dataset: str, workspace: str | None, config_path: Path | None, out: Path | None, quiet: bool,
+        **generate_opts) -> None:
+    """Generate a batch with RECIPE, then push it to Argilla dataset --dataset for review.
+
+    Takes every option of `curate generate` (recipes: see `curate generate --help`) plus
+    --dataset, --workspace and --config of `curate push`. The same as `curate generate`
+    followed by `curate push BATCH`; if the push is interrupted, `curate push` with the
+    printed batch id finishes it without duplicates.
+
+    \b
+    Example:
+      curate run self-instruct --seeds docs.jsonl -n 50 --dataset instructions
+    """
+    from curation.argilla_client import connect
+
+    client = connect()  # fail before generating, not after, when Argilla is unreachable
+    batch = run_generation(**generate_opts, out=out, quiet=quiet)
+    click.echo(f"Generated batch {batch.id} → {batch.path}")
+    _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client)
+
+
+@click.command()
+@click.argument("name")
+@WORKSPACE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of tables.")
+def status(name: str, workspace: str | None, as_json: bool) -> None:
+    """Show how far review of Argilla dataset NAME has got.
+
+    Prints how many records are pending and completed (a record is completed once it has
+    the dataset's minimum number of submitted reviews), what each annotator submitted,
+    discarded or left as draft, and the inter-annotator agreement of every rating, label
+    and ranking question: Krippendorff's alpha over the records two or more annotators
+    submitted, ordinal for ratings, nominal for labels and for the ranking's first place.
+    Alpha is 1 for perfect agreement, 0 for chance level; n/a when nothing overlaps yet.
+    """
+    from curation.review.status import render_status, review_status
+
+    report = review_status(name, workspace=workspace)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        render_status(report)

@@ -1,0 +1,1 @@
+"""The review loop: push batches to Argilla for human review and track its progress."""

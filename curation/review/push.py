@@ -1,0 +1,239 @@
+"""Push a batch to an Argilla dataset for review, idempotently.
+
+Records get ids from (batch id, row index). Before sending, push reads the ids already in
+the dataset (one paginated listing, without responses or suggestions) and sends only the
+missing records, so a re-push, or a re-run after a push was killed, adds exactly what is
+missing and never touches a record annotators may be working on. (argilla-server's bulk
+upsert would keep their responses but overwrite suggestions, metadata and fields.)
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.batch import Batch, load_batch
+from curation.errors import BadInput, ConfigError
+from curation.review.api_errors import api_errors
+from curation.review.config import ReviewConfig, default_config_path, load_config
+from curation.review.listing import iter_records
+from curation.review.lookup import find_dataset
+from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id
+
+DEFAULT_WORKSPACE = "curation"  # created on a server that has no workspace yet
+CHUNK = 500  # records per bulk request: the server's maximum, fewest round trips
+# Our question types as argilla-server names them.
+_SERVER_TYPES = {"label": "label_selection", "multi_label": "multi_label_selection"}
+
+
+@dataclass
+class PushReport:
+    """What a push did."""
+
+    dataset: str
+    workspace: str
+    batch_id: str
+    rows: int
+    sent: int
+    already_present: int
+    created_dataset: bool
+    seconds: float
+    invalid: list[str] = field(default_factory=list)
+    url: str | None = None
+
+    @property
+    def records_per_second(self) -> float:
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+def push_batch(
+    batch: Batch | str | Path,
+    dataset_name: str,
+    *,
+    workspace: str | None = None,
+    config_path: str | Path | None = None,
+    client=None,
+    show_progress: bool = True,
+) -> PushReport:
+    """Send the batch's rows that the dataset lacks; create the dataset from the config if needed."""
+    started = time.perf_counter()
+    batch = batch if isinstance(batch, Batch) else load_batch(batch)
+    rows = batch.rows()
+    config = load_config(
+        config_path or default_config_path(batch.kind),
+        num_responses=_responses_per_row(rows) if batch.kind == "preference" else None,
+    )
+    if config.kind != batch.kind:
+        raise ConfigError(f"{config.display}: kind: is {config.kind!r} but batch {batch.id} is {batch.kind!r}")
+    if client is None:
+        from curation.argilla_client import connect
+
+        client = connect()
+    with api_errors(lambda: f"push to dataset {dataset_name!r}"):
+        dataset, created = _dataset(client, dataset_name, workspace, config)
+        present = set() if created else existing_ids(client, dataset, id_prefix(batch.id))
+
+    mapper = RecordMapper(batch, config, dataset)
+    todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in present]
+    invalid: list[str] = []
+    sent = _send(client, dataset, mapper, rows, todo, invalid, show_progress, f"{batch.id} → {dataset_name}")
+    return PushReport(
+        dataset=dataset_name,
+        workspace=dataset.workspace.name,
+        batch_id=batch.id,
+        rows=len(rows),
+        sent=sent,
+        already_present=len(rows) - len(todo),
+        created_dataset=created,
+        seconds=time.perf_counter() - started,
+        invalid=invalid,
+        url=f"{client.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode",
+    )
+
+
+def existing_ids(client, dataset, prefix: str = "") -> set[str]:
+    """Ids (external ids) of the dataset's records that start with `prefix`."""
+    # Without `include`, the listing leaves out responses, suggestions and vectors.
+    return {
+        str(item["external_id"])
+        for item in iter_records(client, dataset.id)
+        if str(item.get("external_id") or "").startswith(prefix)
+    }
+
+
+def _responses_per_row(rows: list[dict]) -> int | None:
+    counts = {len(r.get("generations") or []) for r in rows}
+    return max(counts) if counts else None
+
+
+def _workspace(client, name: str | None):
+    """The named workspace; unnamed: the first one, or a new DEFAULT_WORKSPACE on a bare server."""
+    import argilla as rg
+
+    if name:
+        found = client.workspaces(name=name)
+        if found is None:
+            available = ", ".join(w.name for w in client.workspaces) or "none"
+            raise BadInput(
+                f"no workspace {name!r} on the server (available: {available})",
+                hint="create it in Argilla, or leave out --workspace",
+            )
+        return found
+    workspaces = list(client.workspaces)
+    if workspaces:
+        return workspaces[0]
+    return rg.Workspace(name=DEFAULT_WORKSPACE, client=client).create()
+
+
+def _dataset(client, name: str, workspace: str | None, config: ReviewConfig):
+    """(dataset, created): the existing dataset checked against the config, or a new one."""
+    import argilla as rg
+    from argilla._exceptions import ConflictError
+
+    dataset = find_dataset(client, name, workspace)
+    if dataset is not None and dataset._model.status != "ready":
+        # A push killed while creating it left an unpublished dataset: it cannot hold records.
+        dataset.delete()
+        dataset = None
+    if dataset is None:
+        ws = _workspace(client, workspace)
+        try:
+            new = rg.Dataset(name=name, workspace=ws, settings=config.settings(client), client=client)
+            return new.create(), True
+        except ConflictError:  # another push created it meanwhile
+            dataset = find_dataset(client, name, ws.name)
+            if dataset is None:
+                raise
+    _check_compatible(dataset, config, name)
+    return dataset, False
+
+
+def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:
+    """The dataset must have every field and question the config declares, of the same kind."""
+    fields = {f.name: f for f in dataset.settings.fields}
+    questions = {q.name: q for q in dataset.settings.questions}
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(
+            f"dataset {name!r} does not match {config.display}: {problem}",
+            hint="push to a new --dataset name, or pass the --config it was created with",
+        )
+
+    for spec in config.fields:
+        have = fields.get(spec["name"])
+        if have is None:
+            raise fail(f"it has no field {spec['name']!r}")
+        if have.type != spec["type"]:
+            raise fail(f"field {spec['name']!r} is {have.type}, the config says {spec['type']}")
+    for spec in config.questions:
+        have = questions.get(spec["name"])
+        expected = _SERVER_TYPES.get(spec["type"], spec["type"])
+        if have is None:
+            raise fail(f"it has no question {spec['name']!r}")
+        if have.type != expected:
+            raise fail(f"question {spec['name']!r} is {have.type}, the config says {spec['type']}")
+        if spec["type"] in ("rating", "ranking") and sorted(map(str, have.values)) != sorted(map(str, spec["values"])):
+            raise fail(f"question {spec['name']!r} has values {list(have.values)}, the config {list(spec['values'])}")
+
+
+def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[int], invalid: list[str],
+          show_progress: bool, label: str) -> int:
+    """Send rows `todo` in bulk requests; rows that cannot be records go to `invalid`. Returns how many were sent."""
+    chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
+
+    def payload(indexes: list[int]) -> list:
+        models = []
+        for index in indexes:
+            try:
+                models.append(mapper.map(index, rows[index]).api_model())
+            except InvalidRow as exc:
+                invalid.append(str(exc))
+        return models
+
+    sent = 0
+    with _progress(show_progress, label, len(todo)) as advance, ThreadPoolExecutor(max_workers=1) as pool:
+        with api_errors(lambda: f"push to {dataset.name!r} stopped after {sent} of {len(todo)} new records"):
+            upcoming = pool.submit(payload, chunks[0]) if chunks else None
+            for position, chunk in enumerate(chunks):
+                models = upcoming.result()
+                if position + 1 < len(chunks):
+                    # Build the next request while the server works on this one.
+                    upcoming = pool.submit(payload, chunks[position + 1])
+                if models:
+                    client.api.records.bulk_upsert(dataset_id=dataset.id, records=models)
+                sent += len(models)
+                advance(len(chunk))
+    return sent
+
+
+def _progress(show: bool, label: str, total: int):
+    """A context giving `advance(n)`: a rich progress bar on stderr, or nothing."""
+    if not show or total == 0:
+        return nullcontext(lambda n: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextmanager
+    def bar():
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rec/s"),
+            TimeRemainingColumn(),
+        )
+        started = time.perf_counter()
+        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+            task = progress.add_task(label, total=total, rate="-")
+
+            def advance(n: int) -> None:
+                done = progress.tasks[0].completed + n
+                rate = f"{done / max(time.perf_counter() - started, 1e-9):,.0f}"
+                progress.update(task, advance=n, rate=rate)
+
+            yield advance
+
+    return bar()

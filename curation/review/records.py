@@ -1,0 +1,193 @@
+"""Batch rows -> Argilla records: fields, AI feedback as suggestions, metadata for filters.
+
+Each record's id is `record_id(batch id, row index)`, so the same row always maps to the
+same record and a re-push can tell what is already on the server.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import argilla as rg
+
+from curation.batch import Batch
+from curation.review.config import ReviewConfig
+
+# Deita scorers rate on a 1-6 scale; suggestion scores must lie in [0, 1].
+DEITA_MIN, DEITA_MAX = 1.0, 6.0
+
+
+_METADATA_TYPES = {"TermsMetadataProperty": "terms", "IntegerMetadataProperty": "integer", "FloatMetadataProperty": "float"}
+
+
+class InvalidRow(ValueError):
+    """A row that cannot become a record (e.g. a required field is missing)."""
+
+
+def record_id(batch_id: str, index: int) -> str:
+    """The record id of row `index` of batch `batch_id`: stable across pushes."""
+    return f"{batch_id}:{index}"
+
+
+def id_prefix(batch_id: str) -> str:
+    return f"{batch_id}:"
+
+
+@dataclass
+class MappedRecord:
+    """A record to send; `ranks` holds the ranking suggestion's ranks (ties allowed)."""
+
+    record: rg.Record
+    ranks: dict[str, int] | None = None
+
+    def api_model(self):
+        """The API payload; ranks are set here because SDK suggestions carry only an order."""
+        model = self.record.api_model()
+        if self.ranks:
+            for suggestion in model.suggestions:
+                if suggestion.question_name == "ranking":
+                    suggestion.value = [{"value": v, "rank": self.ranks[v]} for v in self.ranks]
+        return model
+
+
+class RecordMapper:
+    """Maps rows of one batch to records of one dataset."""
+
+    def __init__(self, batch: Batch, config: ReviewConfig, dataset: rg.Dataset):
+        self.batch = batch
+        self.config = config
+        self.dataset = dataset
+        # Only what the dataset declares can be sent (it refuses extra metadata).
+        self.metadata_types = {m.name: _METADATA_TYPES[type(m).__name__] for m in dataset.settings.metadata}
+        self.questions = {q.name: q for q in dataset.settings.questions}
+        self.required_fields = [f.name for f in dataset.settings.fields if f.required]
+
+    def map(self, index: int, row: dict) -> MappedRecord:
+        """The record for row `index`; raises InvalidRow if it cannot be reviewed."""
+        if self.batch.kind == "sft":
+            fields, suggestions, metadata, ranks = self._sft(row)
+        else:
+            fields, suggestions, metadata, ranks = self._preference(row)
+        for name in (f.name for f in self.dataset.settings.fields):
+            if name not in fields and row.get(name) is not None:
+                fields[name] = row[name]  # extra fields a config adds are filled from same-named columns
+        missing = [name for name in self.required_fields if fields.get(name) is None]
+        if missing:
+            raise InvalidRow(f"row {index}: no value for required field(s) {', '.join(missing)}")
+        metadata = {"batch_id": self.batch.id, "row_index": index, "recipe": self.batch.recipe, **metadata}
+        record = rg.Record(
+            id=record_id(self.batch.id, index),
+            fields={k: v for k, v in fields.items() if v is not None},
+            metadata=self._metadata(metadata),
+            suggestions=[s for s in suggestions if s.question_name in self.questions],
+        )
+        record.dataset = self.dataset
+        return MappedRecord(record, ranks if "ranking" in self.questions else None)
+
+    def _sft(self, row: dict):
+        response = row.get("response")
+        suggestions = []
+        if isinstance(response, str) and response.strip():
+            # The annotator edits the AI's proposal in place: the text question starts from it.
+            suggestions.append(
+                rg.Suggestion("response", response, agent=row.get("model_name"), score=_deita(row.get("quality_score")))
+            )
+        metadata = {
+            "model": row.get("model_name"),
+            "instruction_length": _length(row.get("instruction")),
+            "response_length": _length(response),
+            "quality_score": row.get("quality_score"),
+            "complexity_score": row.get("complexity_score"),
+        }
+        return {"instruction": row.get("instruction"), "generated_response": response}, suggestions, metadata, None
+
+    def _preference(self, row: dict):
+        n = self.config.num_responses
+        generations = list(row.get("generations") or [])
+        fields = {"instruction": row.get("instruction")}
+        fields.update({f"response_{i + 1}": g for i, g in enumerate(generations[:n])})
+        judge = row.get("judge_model")
+        ratings = list(row.get("ratings") or [])[:n]
+        suggestions, scale = [], None
+        for i, rating in enumerate(ratings):
+            question = self.questions.get(f"rating_{i + 1}")
+            if question is None or rating is None or int(rating) not in question.values:
+                continue
+            scale = (min(question.values), max(question.values))
+            suggestions.append(
+                rg.Suggestion(f"rating_{i + 1}", int(rating), agent=judge, score=_scaled(rating, *scale))
+            )
+        complete = len(ratings) == n and all(r is not None for r in ratings) and len(generations) >= n
+        ranks = _dense_ranks(ratings, row.get("chosen_index")) if complete else None
+        if ranks and scale:
+            order = sorted(ranks, key=ranks.get)
+            scores = [_scaled(ratings[int(name.rsplit("_", 1)[1]) - 1], *scale) for name in order]
+            suggestions.append(rg.Suggestion("ranking", order, agent=judge, score=scores))
+        best = _best(row, ratings)
+        rationales = list(row.get("rationales") or [])
+        if best is not None and best < len(rationales) and (rationales[best] or "").strip():
+            suggestions.append(rg.Suggestion("critique", rationales[best], agent=judge))
+        present = [r for r in ratings if r is not None]
+        metadata = {
+            "model": sorted({m for m in row.get("generation_models") or [] if m}) or None,
+            "judge_model": judge,
+            "instruction_length": _length(row.get("instruction")),
+            "rating_margin": float(max(present) - min(present)) if len(present) >= 2 else None,
+        }
+        return fields, suggestions, metadata, ranks
+
+    def _metadata(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Keep what the dataset declares, typed as it declares it; drop missing values."""
+        kept = {}
+        for name, value in values.items():
+            kind = self.metadata_types.get(name)
+            if kind is None or value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if kind == "integer":
+                value = int(value)
+            elif kind == "float":
+                value = float(value)
+            elif isinstance(value, list):
+                value = [str(v) for v in value]
+            else:
+                value = str(value)
+            kept[name] = value
+        return kept
+
+
+def _length(text: Any) -> int | None:
+    return len(text) if isinstance(text, str) else None
+
+
+def _deita(score: Any) -> float | None:
+    if score is None or (isinstance(score, float) and math.isnan(score)):
+        return None
+    return min(1.0, max(0.0, (float(score) - DEITA_MIN) / (DEITA_MAX - DEITA_MIN)))
+
+
+def _scaled(rating: Any, low: int, high: int) -> float:
+    """A judge's rating as a suggestion score in [0, 1] (the scale's low end is 0)."""
+    return (float(rating) - low) / (high - low)
+
+
+def _dense_ranks(ratings: list, chosen: int | None) -> dict[str, int]:
+    """response_i -> rank, best first: the judge's chosen one, then by rating; ties share a rank."""
+    keys = [(0 if i == chosen else 1, -int(r)) for i, r in enumerate(ratings)]
+    distinct = sorted(set(keys))
+    ranks = {f"response_{i + 1}": distinct.index(key) + 1 for i, key in enumerate(keys)}
+    return dict(sorted(ranks.items(), key=lambda item: item[1]))
+
+
+def _best(row: dict, ratings: list) -> int | None:
+    """The judge's chosen response: `chosen_index`, else the single top-rated one."""
+    chosen = row.get("chosen_index")
+    if chosen is not None:
+        return int(chosen)
+    present = [(r, i) for i, r in enumerate(ratings) if r is not None]
+    if not present:
+        return None
+    top = max(r for r, _ in present)
+    winners = [i for r, i in present if r == top]
+    return winners[0] if len(winners) == 1 else None

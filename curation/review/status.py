@@ -1,0 +1,134 @@
+"""How far review of a dataset has got: record progress, annotators, inter-annotator agreement."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import krippendorff
+import numpy as np
+
+from curation.review.api_errors import api_errors
+from curation.review.listing import iter_records
+from curation.review.lookup import require_dataset
+
+# Question types with a measurable agreement, and the level of measurement each takes.
+LEVELS = {"rating": "ordinal", "label_selection": "nominal", "ranking": "nominal"}
+
+
+def review_status(dataset_name: str, workspace: str | None = None, client=None) -> dict:
+    """Records total/pending/completed, each annotator's submitted/discarded/draft, and agreement."""
+    if client is None:
+        from curation.argilla_client import connect
+
+        client = connect()
+    with api_errors(lambda: f"status of dataset {dataset_name!r}"):
+        dataset = require_dataset(client, dataset_name, workspace)
+        progress = dataset.progress(with_users_distribution=True)
+        questions = {q.name: q for q in dataset.settings.questions if q.type in LEVELS}
+        submitted = _submitted_values(client, dataset, questions)
+        usernames = {str(u.id): u.username for u in client.users}
+    annotators = {
+        user: {status: sum(parts[group][status] for group in ("completed", "pending")) for status in ("submitted", "discarded", "draft")}
+        for user, parts in sorted(progress.get("users", {}).items())
+    }
+    agreement = {}
+    for name, question in questions.items():
+        by_user = {usernames.get(user, user): values for user, values in submitted[name].items()}
+        agreement[name] = agreement_for(by_user, LEVELS[question.type], _domain(question))
+        agreement[name]["of"] = "top choice" if question.type == "ranking" else "value"
+    return {
+        "dataset": dataset.name,
+        "workspace": dataset.workspace.name,
+        "min_submitted": dataset.settings.distribution.min_submitted,
+        "records": {k: progress[k] for k in ("total", "pending", "completed")},
+        "annotators": annotators,
+        "agreement": agreement,
+    }
+
+
+def _submitted_values(client, dataset, questions: dict) -> dict[str, dict[str, dict[str, Any]]]:
+    """question -> user id -> record id -> the value the user submitted (drafts don't count)."""
+    values: dict[str, dict[str, dict[str, Any]]] = {name: defaultdict(dict) for name in questions}
+    for item in iter_records(client, dataset.id, include=("responses",)):
+        for response in item.get("responses") or []:
+            if response.get("status") != "submitted":
+                continue
+            for name, answer in (response.get("values") or {}).items():
+                if name in questions and answer and answer.get("value") is not None:
+                    value = answer["value"]
+                    if questions[name].type == "ranking":
+                        value = top_choice(value)
+                    values[name][str(response["user_id"])][str(item["id"])] = value
+    return values
+
+
+def top_choice(ranking: list[dict]) -> str:
+    """The ranking's first place, as one nominal category ("a|b" when tied for first)."""
+    ranks = [item.get("rank") for item in ranking if item.get("rank") is not None]
+    best = min(ranks) if ranks else None
+    return "|".join(sorted(str(item["value"]) for item in ranking if item.get("rank") == best))
+
+
+def _domain(question) -> list | None:
+    if question.type == "rating":
+        return sorted(question.values)
+    if question.type == "label_selection":
+        return list(question.labels)
+    return None  # ranking top choices: the categories seen
+
+
+def agreement_for(by_user: dict[str, dict[str, Any]], level: str, domain: list | None = None) -> dict:
+    """Krippendorff's alpha over the records two or more annotators submitted (None if undefined)."""
+    users = sorted(by_user)
+    units = sorted({unit for values in by_user.values() for unit in values})
+    paired = [u for u in units if sum(u in by_user[user] for user in users) >= 2]
+    result = {"level": level, "alpha": None, "annotators": len(users), "records": len(paired)}
+    seen = {by_user[user][u] for u in paired for user in users if u in by_user[user]}
+    if len(seen) < 2:
+        return result  # nothing to compare, or everyone always gave the same value: alpha is undefined
+    if level == "nominal":
+        categories = [c for c in (domain or []) if c in seen] + sorted(seen - set(domain or []), key=str)
+        code = {c: i for i, c in enumerate(categories)}
+        domain_codes = list(range(len(categories)))
+    else:
+        code = {v: v for v in seen}
+        domain_codes = sorted(set(domain or []) | seen)
+    matrix = np.array(
+        [[code[by_user[user][u]] if u in by_user[user] else np.nan for u in paired] for user in users], dtype=float
+    )
+    alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement=level, value_domain=domain_codes)
+    result["alpha"] = None if math.isnan(alpha) else round(float(alpha), 4)
+    return result
+
+
+def render_status(report: dict, console=None) -> None:
+    """Print the status as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    records = report["records"]
+    done = records["completed"] / records["total"] if records["total"] else 0.0
+    console.print(
+        f"[bold]{report['dataset']}[/] (workspace {report['workspace']}): {records['total']} records, "
+        f"{records['completed']} completed ({done:.0%}), {records['pending']} pending; "
+        f"a record is completed at {report['min_submitted']} submitted review(s)"
+    )
+    people = Table(title="Annotators")
+    for column in ("annotator", "submitted", "discarded", "draft"):
+        people.add_column(column, justify="left" if column == "annotator" else "right")
+    for user, counts in report["annotators"].items():
+        people.add_row(user, *(str(counts[k]) for k in ("submitted", "discarded", "draft")))
+    if not report["annotators"]:
+        people.add_row("(no responses yet)", "", "", "")
+    console.print(people)
+    agree = Table(title="Inter-annotator agreement (Krippendorff's alpha, submitted responses)")
+    for column in ("question", "level", "alpha", "records", "annotators"):
+        agree.add_column(column, justify="left" if column in ("question", "level") else "right")
+    for name, a in report["agreement"].items():
+        alpha = "n/a" if a["alpha"] is None else f"{a['alpha']:.3f}"
+        level = a["level"] + (f" ({a['of']})" if a.get("of", "value") != "value" else "")
+        agree.add_row(name, level, alpha, str(a["records"]), str(a["annotators"]))
+    console.print(agree)
