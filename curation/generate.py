@@ -116,6 +116,9 @@ def run_pipeline(pipeline, *, fresh: bool = False, show_progress: bool = True) -
     except Exception as exc:  # distilabel re-raises step failures as bare RuntimeErrors
         raise GenerationFailed(f"the generation pipeline failed: {exc}") from exc
     if distiset is None or not len(distiset):
-        raise GenerationFailed("the generation pipeline returned no data")
+        raise GenerationFailed(
+            "the generation stopped before any row was finished",
+            hint="run the same command again: it resumes from distilabel's cache",
+        )
     leaf = next(iter(distiset.values()))
     return leaf["train"].to_list()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,11 +26,26 @@ class RecipeContext:
     cache_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def fingerprint(self) -> str:
+        """A short hash of everything that shapes the generated data."""
+        config = {
+            "seeds": self.seeds, "num_rows": self.num_rows, "backends": [b.describe() for b in self.backends],
+            "judge": self.judge.describe() if self.judge else None, "num_generations": self.num_generations,
+            "max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "deita": self.deita,
+        }
+        return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
     def pipeline(self, name: str):
-        """A distilabel Pipeline caching under our data folder, so a re-run resumes."""
+        """A distilabel Pipeline caching under our data folder, so a re-run resumes.
+
+        The name carries the options' fingerprint: each configuration gets its own cache.
+        distilabel 1.5.3 hangs when a run reuses some cached steps of an earlier, different
+        configuration (a load stage whose steps are all cached never reports loaded), and a
+        re-run of the same configuration still resumes.
+        """
         from distilabel.pipeline import Pipeline
 
-        return Pipeline(name=name, cache_dir=self.cache_dir)
+        return Pipeline(name=f"{name}-{self.fingerprint()}", cache_dir=self.cache_dir)
 
     def generations_per_backend(self) -> list[int]:
         """`num_generations` spread over the backends, at least one each (the remainder goes first)."""
