@@ -92,7 +92,7 @@ class Recipe:
 def step_metadata(row: dict) -> list[dict]:
     """The distilabel metadata of every LLM step behind a row (GroupColumns makes lists of them)."""
     metas = []
-    for key in ("instruction_metadata", "distilabel_metadata"):
+    for key in ("instruction_metadata", "generation_metadata", "distilabel_metadata"):
         meta = row.get(key) or {}
         metas.extend(m for m in (meta if isinstance(meta, list) else [meta]) if isinstance(m, dict))
     return metas

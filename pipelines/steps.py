@@ -72,7 +72,11 @@ class DropEmpty(Step):
 
 
 class FlattenGenerations(Step):
-    """Turn grouped per-backend generations (lists of lists) into flat `generations` + `generation_models`."""
+    """Turn grouped per-backend generations (lists of lists) into flat `generations` + `generation_models`.
+
+    The writers' distilabel metadata moves to `generation_metadata`, since a judge task after
+    this step replaces `distilabel_metadata` with its own.
+    """
 
     @property
     def inputs(self) -> list[str]:
@@ -80,7 +84,7 @@ class FlattenGenerations(Step):
 
     @property
     def outputs(self) -> list[str]:
-        return ["generations", "generation_models"]
+        return ["generations", "generation_models", "generation_metadata"]
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         for row in inputs:
@@ -90,6 +94,7 @@ class FlattenGenerations(Step):
                     generations.append(clean_response(text))
                     models.append(model)
             row["generations"], row["generation_models"] = generations, models
+            row["generation_metadata"] = row.pop("distilabel_metadata", None) or []
         yield inputs
 
 
