@@ -66,7 +66,8 @@ def start(data_dir: Path | None, port: int, search_engine: str, timeout: float) 
                                      owner_password=password, timeout=timeout)
     state = "already running" if already else "running"
     click.echo(f"Argilla is {state} at {info.url} (data: {info.data_dir})")
-    if fresh_owner and not already:
+    # Only the start that really created the owner shows its credentials (a racing start doesn't).
+    if info.owner_created:
         click.echo("Owner account created. Shown once, store it now:")
         click.echo("  username: owner")
         click.echo(f"  password: {password}")

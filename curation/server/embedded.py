@@ -52,6 +52,8 @@ class ServerInfo:
     api_key: str = field(repr=False)  # never in reprs, logs or test reports
     data_dir: Path
     pid: int
+    owner_created: bool = False  # True only for the start() call that created the owner
+
 
 
 def start(
@@ -92,7 +94,7 @@ def _start(
     try:
         if "ARGILLA_REDIS_URL" not in os.environ:
             pids["redis"] = _start_redis(data_dir, env)
-        api_key = _setup(data_dir, env, owner_api_key, owner_password)
+        api_key, owner_created = _setup(data_dir, env, owner_api_key, owner_password)
         module = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir)]
         pids["server"] = _spawn(module + ["serve", "--port", str(port)], data_dir, "server", env)
         pids["worker"] = _spawn(module + ["worker"], data_dir, "worker", env)
@@ -103,7 +105,7 @@ def _start(
         _stop_pids(data_dir, pids)
         (data_dir / STATE_FILE).unlink(missing_ok=True)
         raise
-    return ServerInfo(url=url, api_key=api_key, data_dir=data_dir, pid=pids["server"])
+    return ServerInfo(url=url, api_key=api_key, data_dir=data_dir, pid=pids["server"], owner_created=owner_created)
 
 
 def stop(data_dir: Path | None = None) -> bool:
@@ -191,8 +193,8 @@ def _start_redis(data_dir: Path, env: dict[str, str]) -> int:
     return pid
 
 
-def _setup(data_dir: Path, env: dict[str, str], api_key: str | None, password: str | None) -> str:
-    """Migrate the database and ensure the owner; returns the owner's API key."""
+def _setup(data_dir: Path, env: dict[str, str], api_key: str | None, password: str | None) -> tuple[str, bool]:
+    """Migrate the database and ensure the owner; returns the owner's API key and whether it was created."""
     fresh = not owner_exists(data_dir)
     credentials = {
         "username": OWNER_USERNAME,
@@ -212,7 +214,7 @@ def _setup(data_dir: Path, env: dict[str, str], api_key: str | None, password: s
         raise ArgillaUnavailable(f"database setup failed; see {_log(data_dir, 'setup')}")
     owner_key = json.loads(lines[-1])["api_key"]
     _write_private(data_dir / OWNER_FILE, {"username": OWNER_USERNAME, "api_key": owner_key})
-    return owner_key
+    return owner_key, fresh
 
 
 def _spawn(command: list[str], data_dir: Path, name: str, env: dict[str, str]) -> int:
