@@ -90,12 +90,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def ensure_no_batch(out_dir: Path) -> None:
+    """A complete batch is never overwritten: its rows may already be in Argilla."""
+    if (out_dir / MANIFEST_FILE).exists():
+        raise BadInput(f"{out_dir} already holds a batch; choose another --out")
+
+
 def write_batch(out_dir: Path, rows: list[dict], manifest: dict) -> Batch:
     """Write rows then the manifest (atomically, last), so only finished batches look complete."""
     if manifest.get("kind") not in KINDS:
         raise ValueError(f"batch kind must be one of {KINDS}, got {manifest.get('kind')!r}")
-    if (out_dir / MANIFEST_FILE).exists():
-        raise BadInput(f"{out_dir} already holds a batch; choose another --out")
+    ensure_no_batch(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), out_dir / ROWS_FILE)
     manifest = {**manifest, "status": "complete", "rows_file": ROWS_FILE}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from curation import settings
 from curation.backends import BackendSpec, check_reachable, parse_backend
-from curation.batch import MANIFEST_FILE, Batch, file_sha256, new_batch_id, package_versions, write_batch
+from curation.batch import Batch, ensure_no_batch, file_sha256, new_batch_id, package_versions, write_batch
 from curation.errors import BadInput, GenerationFailed
 from curation.seeds import load_seeds
 
@@ -50,8 +50,8 @@ def generate_batch(
         raise BadInput(f"--num-rows must be at least 1, got {num_rows}")
     if deita and spec.kind != "sft":
         raise BadInput(f"--deita scores instruction/response pairs; recipe {recipe!r} makes preference data")
-    if out is not None and (out / MANIFEST_FILE).exists():
-        raise BadInput(f"{out} already holds a batch; choose another --out")
+    if out is not None:
+        ensure_no_batch(out)  # checked before generating, not only when writing
     seed_rows = load_seeds(seeds, recipe=recipe, columns=spec.seed_columns, required=spec.seeds_required)
     options = backend_options or {}
     backends = [parse_backend(b, **options) for b in ([backend] if isinstance(backend, str) else backend)]

@@ -100,8 +100,7 @@ def step_metadata(row: dict) -> list[dict]:
 
 def raw_output(row: dict) -> str:
     """What the model returned, before cleaning, as JSON (kept in the batch for audit)."""
-    metas = step_metadata(row)
-    raw = {k: v for m in metas if isinstance(m, dict) for k, v in m.items() if k.startswith("raw_output_")}
+    raw = {k: v for m in step_metadata(row) for k, v in m.items() if k.startswith("raw_output_")}
     if row.get("raw_instruction") is not None:
         raw["raw_instruction"] = row["raw_instruction"]
     return json.dumps(raw, ensure_ascii=False, default=str)

@@ -132,13 +132,10 @@ class JSONAnswerMixin:
 
 
 class JudgeUltraFeedback(JSONAnswerMixin, UltraFeedback):
-    """UltraFeedback whose answer may be {"ratings": [...], "rationales": [...]}."""
+    """UltraFeedback whose answer may be {"ratings": [...], "rationales": [...]}.
 
-    def format_output(self, output, input=None):  # type: ignore[override]
-        answer = super().format_output(output, input)
-        n = len(input["generations"])
-        ratings, rationales = list(answer.get("ratings") or [])[:n], list(answer.get("rationales") or [])[:n]
-        return {"ratings": ratings + [None] * (n - len(ratings)), "rationales": rationales + [None] * (n - len(rationales))}
+    Short or missing lists are aligned with the responses by the recipe's `to_rows`.
+    """
 
 
 class JudgeComplexityScorer(JSONAnswerMixin, ComplexityScorer):
