@@ -1,4 +1,17 @@
-"""Errors a user can fix, each caught once at the CLI edge and printed as one line."""
+"""Errors a user can fix, each caught once at the CLI edge and printed as one line.
+
+The exit-code table (every command follows it; tests assert the exact code):
+
+====  ==========================================================================
+code  when
+====  ==========================================================================
+0     success
+2     the user must change the command or its input: bad options, files, configs,
+      names; a key the server refuses (HTTP 401/403); a model the server does not serve
+1     a service failed while running: Argilla or a model server unreachable or lost,
+      an HTTP 5xx, a generation that produced nothing usable
+====  ==========================================================================
+"""
 
 from __future__ import annotations
 
@@ -16,7 +29,7 @@ class CurationError(Exception):
 
 
 class BadInput(CurationError):
-    """The user gave something unusable (file, option, name)."""
+    """The user gave something unusable (file, option, name): change the command (exit 2)."""
 
     exit_code = 2
 
@@ -30,23 +43,35 @@ class UnknownRecipe(BadInput):
 
 
 class UnknownBackend(BadInput):
-    """No LLM backend by that name, or its options are incomplete."""
+    """No LLM backend by that name, or its options are incomplete (a missing model file too)."""
+
+
+class ModelNotServed(BadInput):
+    """The model server runs but does not serve the model asked for."""
 
 
 class BatchNotFound(BadInput):
-    """No batch with that id or path."""
+    """No batch with that id or path, or a folder that is not a readable batch."""
 
 
 class ConfigError(BadInput):
     """An argilla_configs file is invalid; the message names the file and the key."""
 
 
-class BackendUnavailable(BadInput):
-    """The LLM backend cannot be reached or loaded."""
+class AccessRefused(BadInput):
+    """A server refused the credentials or the role behind them (HTTP 401/403): use another key."""
 
 
-class ArgillaUnavailable(CurationError):
-    """The Argilla server is down, or refused the API key."""
+class ServiceUnavailable(CurationError):
+    """A service failed while running: unreachable, lost, or answering 5xx (exit 1)."""
+
+
+class BackendUnavailable(ServiceUnavailable):
+    """The LLM backend's server cannot be reached or failed while generating."""
+
+
+class ArgillaUnavailable(ServiceUnavailable):
+    """The Argilla server is down, unreachable or failed (5xx)."""
 
 
 class GenerationFailed(CurationError):

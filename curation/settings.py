@@ -1,14 +1,55 @@
-"""Where curation keeps its data, and how to reach Argilla; env vars override defaults."""
+"""Every environment variable curation reads, its default and meaning: the one place.
+
+Modules never read `os.environ` for configuration themselves; they call these functions.
+`curate config` lists the table below (`VARIABLES`). Click options that take an env var
+(`envvar=`) use the names defined here too.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+    secret: bool = False
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("CURATION_HOME", "~/.curation", "Data folder: batches, cache, the embedded server."),
+    Variable("CURATION_SERVER_DIR", "$CURATION_HOME/server", "The embedded Argilla server's data folder."),
+    Variable("CURATION_SERVER_PORT", "6900", "Port of the embedded Argilla server."),
+    Variable("CURATION_SEARCH_DB", "<server data>/curation-search.sqlite3", "The SQLite search index file (set by the server launcher)."),
+    Variable("CURATION_CONFIGS_DIR", "the configs shipped in the package", "Folder holding sft.yaml and preference.yaml."),
+    Variable("CURATION_REVIEW_CONFIG", "by the batch's kind", "Dataset settings file for `curate push`/`run`."),
+    Variable("CURATION_DATASET", "", "Argilla dataset for `push`, `run`, `status`, `export`."),
+    Variable("ARGILLA_WORKSPACE", "", "Argilla workspace for every command that takes --workspace."),
+    Variable("CURATION_USER_PASSWORD", "generated, shown once", "Password for `curate users add`."),
+    Variable("ARGILLA_API_URL", "the embedded server", "An Argilla 2.x server to use instead of the embedded one."),
+    Variable("ARGILLA_API_KEY", "the embedded owner's key", "API key for ARGILLA_API_URL; the owner's key at first start.", secret=True),
+    Variable("ARGILLA_OWNER_PASSWORD", "generated, shown once", "The embedded owner's password at first start.", secret=True),
+    Variable("ARGILLA_REDIS_URL", "a private redis on a unix socket", "A Redis for the embedded server instead of its own."),
+    Variable("ARGILLA_HOME_PATH", "~/.argilla", "argilla-server's home (where the index lives when CURATION_SEARCH_DB is unset)."),
+    Variable("OPENAI_API_KEY", "", "API key for `--backend openai:MODEL`.", secret=True),
+    Variable("OPENAI_BASE_URL", "https://api.openai.com/v1", "Base URL for `--backend openai:MODEL`."),
+    Variable("HF_TOKEN", "the token saved by `hf auth login`", "Hugging Face token: Hub export, `hf:` backend.", secret=True),
+    Variable("HF_ENDPOINT", "https://huggingface.co", "The Hub's address (huggingface_hub's own variable)."),
+)
+
+
+def _get(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
 
 
 def home() -> Path:
     """The data folder: `$CURATION_HOME`, else `~/.curation`."""
-    return Path(os.environ.get("CURATION_HOME") or Path.home() / ".curation").expanduser()
+    return Path(_get("CURATION_HOME") or Path.home() / ".curation").expanduser()
 
 
 def batches_dir() -> Path:
@@ -22,5 +63,60 @@ def cache_dir() -> Path:
 
 def server_dir() -> Path:
     """The embedded Argilla server's data: `$CURATION_SERVER_DIR`, else `<home>/server`."""
-    override = os.environ.get("CURATION_SERVER_DIR")
+    override = _get("CURATION_SERVER_DIR")
     return Path(override).expanduser() if override else home() / "server"
+
+
+def argilla_api_url() -> str | None:
+    return _get("ARGILLA_API_URL")
+
+
+def argilla_api_key() -> str | None:
+    return _get("ARGILLA_API_KEY")
+
+
+def argilla_owner_password() -> str | None:
+    return _get("ARGILLA_OWNER_PASSWORD")
+
+
+def argilla_redis_url() -> str | None:
+    return _get("ARGILLA_REDIS_URL")
+
+
+def argilla_home_path() -> str:
+    return _get("ARGILLA_HOME_PATH") or os.path.join("~", ".argilla")
+
+
+def search_db() -> str | None:
+    return _get("CURATION_SEARCH_DB")
+
+
+def configs_dir() -> Path | None:
+    value = _get("CURATION_CONFIGS_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def openai_api_key() -> str | None:
+    return _get("OPENAI_API_KEY")
+
+
+def openai_base_url() -> str | None:
+    return _get("OPENAI_BASE_URL")
+
+
+def hf_token() -> str | None:
+    """The Hugging Face token as huggingface_hub finds it: HF_TOKEN, then `hf auth login`'s file."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def hf_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return (_get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def secret_values() -> list[str]:
+    """The values of every secret variable that is set (for scrubbing logs)."""
+    return [v for v in (_get(var.name) for var in VARIABLES if var.secret) if v]

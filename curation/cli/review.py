@@ -96,7 +96,7 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, out: Path
     Example:
       curate run self-instruct --seeds docs.jsonl -n 50 --dataset instructions
     """
-    from curation.argilla_client import connect
+    from curation.argilla.client import connect
 
     client = connect()  # fail before generating, not after, when Argilla is unreachable
     batch = run_generation(**generate_opts, out=out, quiet=quiet)

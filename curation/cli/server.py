@@ -147,7 +147,7 @@ def add_user(name: str, *, role: str, workspace: str, password: str) -> tuple[bo
     import argilla as rg
     from argilla._exceptions import ArgillaAPIError
 
-    from curation.argilla_client import connect
+    from curation.argilla.client import connect
 
     client = connect()
     try:

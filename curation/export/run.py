@@ -60,7 +60,7 @@ def export_dataset(
     if target is not None:
         check_out(target)  # before any work: never write over files that are not an export's
     if client is None:
-        from curation.argilla_client import connect
+        from curation.argilla.client import connect
 
         client = connect()
     with argilla_errors(f"reading dataset {name!r}"):

@@ -69,7 +69,7 @@ def push_batch(
     if config.kind != batch.kind:
         raise ConfigError(f"{config.display}: kind: is {config.kind!r} but batch {batch.id} is {batch.kind!r}")
     if client is None:
-        from curation.argilla_client import connect
+        from curation.argilla.client import connect
 
         client = connect()
     with api_errors(lambda: f"push to dataset {dataset_name!r}"):

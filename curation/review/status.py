@@ -20,7 +20,7 @@ LEVELS = {"rating": "ordinal", "label_selection": "nominal", "ranking": "nominal
 def review_status(dataset_name: str, workspace: str | None = None, client=None) -> dict:
     """Records total/pending/completed, each annotator's submitted/discarded/draft, and agreement."""
     if client is None:
-        from curation.argilla_client import connect
+        from curation.argilla.client import connect
 
         client = connect()
     with api_errors(lambda: f"status of dataset {dataset_name!r}"):

@@ -1,16 +1,17 @@
 """One way for every command to reach Argilla.
 
-With env ARGILLA_API_URL set (production: any Argilla 2.x), connect there with ARGILLA_API_KEY.
+With ARGILLA_API_URL set (production: any Argilla 2.x), connect there with ARGILLA_API_KEY.
 Otherwise connect to the embedded server that `curate server start` runs, with the owner key
-it stored. Failures become one-line `ArgillaUnavailable` errors that never include the key.
+it stored. Failures become one-line errors that never include the key.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-from curation.errors import ArgillaUnavailable
+from curation import settings
+from curation.argilla.errors import argilla_errors
+from curation.errors import ArgillaUnavailable, BadInput
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -18,11 +19,11 @@ if TYPE_CHECKING:
 
 def connect() -> "rg.Argilla":
     """An `argilla.Argilla` client, checked with a call as the key's user."""
-    url = os.environ.get("ARGILLA_API_URL")
+    url = settings.argilla_api_url()
     if url:
-        key = os.environ.get("ARGILLA_API_KEY")
+        key = settings.argilla_api_key()
         if not key:
-            raise ArgillaUnavailable(
+            raise BadInput(
                 f"ARGILLA_API_URL is set ({url}) but ARGILLA_API_KEY is not",
                 hint="export ARGILLA_API_KEY=<your key> (see 'My settings' in the Argilla UI)",
             )
@@ -37,21 +38,7 @@ def connect() -> "rg.Argilla":
                 hint="run `curate server start`, or export ARGILLA_API_URL and ARGILLA_API_KEY",
             )
         url, key, where = info.url, info.api_key, f"the embedded server at {info.url}"
-    return _client(url, key, where)
-
-
-def _client(url: str, key: str, where: str) -> "rg.Argilla":
     import argilla as rg
-    from argilla._exceptions import ArgillaCredentialsError, ArgillaError
-    import httpx
 
-    try:
+    with argilla_errors(f"connecting to {where}"):
         return rg.Argilla(api_url=url, api_key=key, retries=1)
-    except ArgillaCredentialsError:
-        raise ArgillaUnavailable(
-            f"{where} refused the API key",
-            hint="check ARGILLA_API_KEY (the key itself is not shown here)",
-        ) from None
-    except (httpx.HTTPError, ArgillaError, OSError) as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        raise ArgillaUnavailable(f"cannot reach Argilla at {where}: {reason}") from None
