@@ -77,16 +77,17 @@ def bench_recipe(name: str, rows: int, max_new_tokens: int, cache_dir: str) -> N
     from curation.backends import parse_backend
     from curation.generate import run_pipeline
     from curation.model import bundled_model_path
+    from curation.options import GenerationOptions
     from pipelines import get_recipe
     from pipelines.recipe import RecipeContext
 
     spec = parse_backend("llamacpp")
-    ctx = RecipeContext(seeds=SEEDS if name != "prompt" else [], num_rows=rows, backends=[spec],
-                        max_new_tokens=max_new_tokens, cache_dir=cache_dir)
+    options = GenerationOptions(name, num_rows=rows, max_new_tokens=max_new_tokens, fresh=True)
+    ctx = RecipeContext(options=options, seeds=SEEDS if name != "prompt" else [], backends=[spec], cache_dir=cache_dir)
     recipe = get_recipe(name)
     pipeline = recipe.build(ctx)
     start = time.perf_counter()
-    out_rows = run_pipeline(pipeline, fresh=True, show_progress=False)
+    out_rows = run_pipeline(pipeline, fresh=True, display="quiet", log_file=Path(cache_dir) / f"{name}.log")
     recipe_seconds = time.perf_counter() - start
     kept = recipe.to_rows(out_rows, ctx)
     calls = llm_calls(out_rows, pipeline)

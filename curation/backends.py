@@ -17,7 +17,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation.errors import BackendUnavailable, UnknownBackend
+from curation import settings
+from curation.errors import AccessRefused, BackendUnavailable, ModelNotServed, UnknownBackend
 from curation.model import BUNDLED_NAME, CHATML_PRE_QUERY, bundled_model_path, gguf_tokenizer_dir
 
 BACKENDS = ("llamacpp", "openai", "vllm", "ollama", "hf", "transformers")
@@ -69,17 +70,22 @@ def model_path(spec: BackendSpec) -> Path:
 
 
 def check_reachable(spec: BackendSpec, timeout: float = 5.0) -> None:
-    """Fail fast, as bad input, when a backend cannot possibly answer (file missing, server down)."""
+    """Fail fast, before generating, when a backend cannot answer.
+
+    A missing model file or torch is the command's fault (exit 2, UnknownBackend); a server
+    that cannot be reached or fails is a service failure (exit 1, BackendUnavailable); one
+    that refuses the key (AccessRefused) or does not serve the model (ModelNotServed) is exit 2.
+    """
     if spec.name == "llamacpp":
         path = model_path(spec)
         if not path.is_file():
-            raise BackendUnavailable(f"model file not found: {path}")
+            raise UnknownBackend(f"model file not found: {path}", hint="--backend llamacpp:PATH/TO/MODEL.gguf")
         return
     if spec.name == "transformers":
         import importlib.util
 
         if importlib.util.find_spec("torch") is None:
-            raise BackendUnavailable(
+            raise UnknownBackend(
                 "the transformers backend needs torch, which is not installed",
                 hint="pip install torch==2.13.0 (the CPU build) into .venv",
             )
@@ -89,18 +95,58 @@ def check_reachable(spec: BackendSpec, timeout: float = 5.0) -> None:
         return
     import httpx
 
+    key = api_key_for(spec)
     try:
-        httpx.get(url, timeout=timeout)
+        response = httpx.get(url, timeout=timeout, headers={"Authorization": f"Bearer {key}"} if key else None)
     except httpx.HTTPError as exc:
         raise BackendUnavailable(f"backend {spec.name} unreachable at {url}: {type(exc).__name__}") from None
+    if response.status_code in (401, 403):
+        raise AccessRefused(f"backend {spec.name} at {url} refused the API key (HTTP {response.status_code})",
+                            hint="pass another --api-key (or set OPENAI_API_KEY / HF_TOKEN)")
+    if response.status_code >= 500:
+        raise BackendUnavailable(f"backend {spec.name} at {url} failed (HTTP {response.status_code})")
+    served = _served_models(spec, response)
+    if served is not None and spec.model not in served:
+        raise ModelNotServed(
+            f"backend {spec.name} at {base_url_for(spec)} does not serve model {spec.model!r}",
+            hint=f"it serves: {', '.join(sorted(served)) or 'nothing'}",
+        )
+
+
+def _served_models(spec: BackendSpec, response) -> set[str] | None:
+    """The model names a server lists, or None when its answer does not list any we can read."""
+    if response.status_code != 200 or spec.name not in ("openai", "vllm", "ollama"):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    key, name_field = ("models", "name") if spec.name == "ollama" else ("data", "id")
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return None
+    names = {m.get(name_field) for m in items if isinstance(m, dict)}
+    # Ollama answers to "llama3.2" for "llama3.2:latest".
+    return {n for name in names if isinstance(name, str) for n in (name, name.removesuffix(":latest"))}
+
+
+def api_key_for(spec: BackendSpec) -> str | None:
+    """The key a hosted backend sends: --api-key, else OPENAI_API_KEY (openai) or the Hugging Face token (hf)."""
+    if spec.api_key:
+        return spec.api_key
+    if spec.name == "openai":
+        return settings.openai_api_key()
+    if spec.name == "hf":
+        return settings.hf_token()
+    return None
 
 
 def base_url_for(spec: BackendSpec) -> str | None:
     """The server a backend talks to: --base-url, else (openai) OPENAI_BASE_URL, else its default."""
     if spec.base_url:
         return spec.base_url
-    if spec.name == "openai" and os.environ.get("OPENAI_BASE_URL"):
-        return os.environ["OPENAI_BASE_URL"]
+    if spec.name == "openai" and settings.openai_base_url():
+        return settings.openai_base_url()
     return DEFAULT_BASE_URLS.get(spec.name)
 
 
@@ -137,7 +183,7 @@ def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dic
         from distilabel.models.llms import OpenAILLM
 
         return OpenAILLM(model=spec.model, base_url=base_url_for(spec),
-                         api_key=spec.api_key or os.environ.get("OPENAI_API_KEY"), **kwargs)
+                         api_key=api_key_for(spec), **kwargs)
     if spec.name == "vllm":
         from distilabel.models.llms import ClientvLLM
 
@@ -156,7 +202,7 @@ def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dic
         return InferenceEndpointsLLM(
             model_id=None if spec.base_url else spec.model,
             base_url=spec.base_url,
-            api_key=spec.api_key or os.environ.get("HF_TOKEN"),
+            api_key=api_key_for(spec),
             **kwargs,
         )
     from distilabel.models.llms import TransformersLLM

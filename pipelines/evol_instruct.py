@@ -8,7 +8,7 @@ from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import EvolInstruct
 
-from pipelines.recipe import Recipe, RecipeContext
+from pipelines.recipe import RecipeContext
 from pipelines.sft_common import respond, sft_rows
 from pipelines.steps import CleanInstructions
 
@@ -33,13 +33,5 @@ def build(ctx: RecipeContext) -> Pipeline:
     return pipeline
 
 
-RECIPE = Recipe(
-    name="evol-instruct",
-    kind="sft",
-    summary="Evol-Instruct: seed instructions rewritten to be harder, then answered",
-    build=build,
-    to_rows=lambda rows, ctx: sft_rows(rows, ctx, extra_columns=("seed_instruction",)),
-    seed_columns=("instruction",),
-    seeds_required=True,
-    seed_help="required; column `instruction`",
-)
+def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
+    return sft_rows(rows, ctx, extra_columns=("seed_instruction",))

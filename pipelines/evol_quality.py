@@ -8,7 +8,7 @@ from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import EvolQuality
 
-from pipelines.recipe import Recipe, RecipeContext, raw_output
+from pipelines.recipe import RecipeContext, raw_output
 from pipelines.steps import DropEmpty
 
 SEED_MODEL = "seed"
@@ -37,15 +37,3 @@ def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
         for row in rows[: ctx.num_rows]
         if row["evolved_response"].strip() != row["response"].strip()
     ]
-
-
-RECIPE = Recipe(
-    name="evol-quality",
-    kind="preference",
-    summary="EvolQuality: each seed response rewritten to be more helpful; original vs rewrite",
-    build=build,
-    to_rows=to_rows,
-    seed_columns=("instruction", "response"),
-    seeds_required=True,
-    seed_help="required; columns `instruction` and `response` (an sft batch's rows.parquet works)",
-)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from distilabel.pipeline import Pipeline
 from distilabel.steps.tasks import MagpieGenerator
 
-from pipelines.recipe import Recipe, RecipeContext
+from pipelines.recipe import RecipeContext
 from pipelines.sft_common import sft_rows
 from pipelines.steps import CleanInstructions, DropEmpty
 
@@ -27,10 +27,4 @@ def build(ctx: RecipeContext) -> Pipeline:
     return pipeline
 
 
-RECIPE = Recipe(
-    name="magpie",
-    kind="sft",
-    summary="Magpie: instructions and responses from the model's own chat template, no seeds",
-    build=build,
-    to_rows=sft_rows,
-)
+to_rows = sft_rows

@@ -8,7 +8,7 @@ from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import TextGeneration
 
-from pipelines.recipe import Recipe, RecipeContext
+from pipelines.recipe import RecipeContext
 from pipelines.sft_common import respond, sft_rows
 from pipelines.steps import CleanInstructions
 
@@ -45,13 +45,5 @@ def build(ctx: RecipeContext) -> Pipeline:
     return pipeline
 
 
-RECIPE = Recipe(
-    name="prompt",
-    kind="sft",
-    summary="basic prompting: one question per topic, then its answer",
-    build=build,
-    to_rows=lambda rows, ctx: sft_rows(rows, ctx, extra_columns=("topic",)),
-    seed_columns=("topic",),
-    seeds_required=False,
-    seed_help="optional; column `topic` (default: a built-in list of topics)",
-)
+def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
+    return sft_rows(rows, ctx, extra_columns=("topic",))

@@ -5,33 +5,35 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from curation.backends import BackendSpec, build_llm
+from curation.options import GenerationOptions
+from pipelines import RecipeInfo
 
 
 @dataclass
 class RecipeContext:
-    """Everything a recipe needs to build its pipeline: seeds, size, models, knobs."""
+    """Everything a recipe needs to build its pipeline: the options, the seed rows, the parsed backends."""
 
+    options: GenerationOptions
     seeds: list[dict]
-    num_rows: int
     backends: list[BackendSpec]
     judge: BackendSpec | None = None
-    num_generations: int = 2
-    max_new_tokens: int = 256
-    temperature: float = 0.7
-    deita: bool = False
     cache_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # ctx.num_rows, ctx.max_new_tokens, ctx.deita, ...: the options' fields, read through the context.
+        if name != "options" and name in GenerationOptions.__dataclass_fields__:
+            return getattr(self.options, name)
+        raise AttributeError(name)
 
     def fingerprint(self) -> str:
-        """A short hash of everything that shapes the generated data."""
+        """A short hash of everything that shapes the generated data (the options' `data` fields among it)."""
         config = {
-            "seeds": self.seeds, "num_rows": self.num_rows, "backends": [b.describe() for b in self.backends],
-            "judge": self.judge.describe() if self.judge else None, "num_generations": self.num_generations,
-            "max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "deita": self.deita,
+            "seeds": self.seeds, "backends": [b.describe() for b in self.backends],
+            "judge": self.judge.describe() if self.judge else None, **self.options.parameters(),
         }
         return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -77,16 +79,19 @@ class RecipeContext:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A generation recipe: `build(ctx)` returns a distilabel Pipeline, `to_rows` maps its output."""
+    """A registered recipe (`pipelines.RECIPES`) with its module's `build(ctx)` and `to_rows(rows, ctx)`."""
 
-    name: str
-    kind: str  # "sft" | "preference"
-    summary: str
+    info: RecipeInfo
     build: Callable[[RecipeContext], Any]
     to_rows: Callable[[list[dict], RecipeContext], list[dict]]
-    seed_columns: tuple[str, ...] = ()
-    seeds_required: bool = False
-    seed_help: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
 
 
 def step_metadata(row: dict) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from distilabel.pipeline import Pipeline
 
 from pipelines.preference_common import generate_candidates, load_instructions, preference_rows
-from pipelines.recipe import Recipe, RecipeContext
+from pipelines.recipe import RecipeContext
 
 
 def build(ctx: RecipeContext) -> Pipeline:
@@ -14,13 +14,4 @@ def build(ctx: RecipeContext) -> Pipeline:
     return pipeline
 
 
-RECIPE = Recipe(
-    name="responses",
-    kind="preference",
-    summary="several candidate responses per instruction (one or more backends)",
-    build=build,
-    to_rows=preference_rows,
-    seed_columns=("instruction",),
-    seeds_required=True,
-    seed_help="required; column `instruction`",
-)
+to_rows = preference_rows

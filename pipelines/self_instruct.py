@@ -9,7 +9,7 @@ from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import SelfInstruct
 
-from pipelines.recipe import Recipe, RecipeContext
+from pipelines.recipe import RecipeContext
 from pipelines.sft_common import respond, sft_rows
 from pipelines.steps import CleanInstructions
 
@@ -33,13 +33,5 @@ def build(ctx: RecipeContext) -> Pipeline:
     return pipeline
 
 
-RECIPE = Recipe(
-    name="self-instruct",
-    kind="sft",
-    summary="Self-Instruct: queries generated from seed documents or topics, then answered",
-    build=build,
-    to_rows=lambda rows, ctx: sft_rows(rows, ctx, extra_columns=("input",)),
-    seed_columns=("input",),
-    seeds_required=True,
-    seed_help="required; column `input` (a document, passage or topic per row)",
-)
+def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
+    return sft_rows(rows, ctx, extra_columns=("input",))

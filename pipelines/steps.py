@@ -10,6 +10,8 @@ from distilabel.steps import GlobalStep, Step, StepInput
 from distilabel.steps.tasks import ComplexityScorer, QualityScorer, UltraFeedback
 
 from curation.cleaning import clean_instructions, clean_response
+from curation.logs import PROGRESS_ATTR
+from pipelines.recipe import step_metadata
 
 if TYPE_CHECKING:
     from distilabel.typing import StepOutput
@@ -144,6 +146,50 @@ class JudgeComplexityScorer(JSONAnswerMixin, ComplexityScorer):
 
 class JudgeQualityScorer(JSONAnswerMixin, QualityScorer):
     """Deita's QualityScorer whose answer may be {"scores": [...]}."""
+
+
+class ReportProgress(Step):
+    """Pass finished rows through unchanged, reporting how many arrived and the completion tokens behind them.
+
+    The report is a log record: distilabel forwards every worker's records to the main
+    process, where `curation.logs` turns them into the progress display.
+    """
+
+    @property
+    def inputs(self) -> list[str]:
+        return []
+
+    @property
+    def outputs(self) -> list[str]:
+        return []
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        tokens = sum(completion_tokens(row) for row in inputs)
+        self._logger.info(
+            "%d row(s) finished (%d completion tokens)", len(inputs), tokens,
+            extra={PROGRESS_ATTR: {"rows": len(inputs), "tokens": tokens}},
+        )
+        yield inputs
+
+
+def completion_tokens(row: dict) -> int:
+    """Completion tokens of every LLM call behind a row, from distilabel's statistics."""
+    total = 0
+    for meta in step_metadata(row):
+        for key, stats in meta.items():
+            if key.startswith("statistics_") and isinstance(stats, dict):
+                counts = stats.get("output_tokens")
+                total += sum(c for c in (counts if isinstance(counts, list) else [counts]) if isinstance(c, int))
+    return total
+
+
+def report_progress(pipeline) -> None:
+    """Append a ReportProgress step to every leaf of a built pipeline (it changes no row)."""
+    from distilabel.constants import STEP_ATTR_NAME
+
+    for index, leaf in enumerate(sorted(pipeline.dag.leaf_steps)):
+        step = pipeline.dag.get_step(leaf)[STEP_ATTR_NAME]
+        step.connect(ReportProgress(name=f"report_progress_{index}", pipeline=pipeline))
 
 
 def ultrafeedback_schema(num_responses: int) -> dict:

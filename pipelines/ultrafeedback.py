@@ -5,7 +5,7 @@ from __future__ import annotations
 from distilabel.pipeline import Pipeline
 
 from pipelines.preference_common import generate_candidates, load_instructions, preference_row, usable_indexes
-from pipelines.recipe import Recipe, RecipeContext
+from pipelines.recipe import RecipeContext
 from pipelines.steps import JudgeUltraFeedback, ultrafeedback_schema
 
 
@@ -60,15 +60,3 @@ def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
 
 def _as_rating(value) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
-
-
-RECIPE = Recipe(
-    name="ultrafeedback",
-    kind="preference",
-    summary="UltraFeedback: candidate responses rated 1-5 with rationales by an LLM judge",
-    build=build,
-    to_rows=to_rows,
-    seed_columns=("instruction",),
-    seeds_required=True,
-    seed_help="required; column `instruction`",
-)

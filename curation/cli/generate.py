@@ -7,76 +7,50 @@ from pathlib import Path
 
 import click
 
-from pipelines import RECIPE_MODULES
+from curation.options import cli_fields
+from pipelines import RECIPES, recipe_help
 
 
 def generate_options(func):
-    """The recipe and model options, shared by `curate generate` and `curate run`."""
-    options = [
-        click.argument("recipe", type=click.Choice(list(RECIPE_MODULES)), metavar="RECIPE"),
-        click.option("--seeds", type=click.Path(path_type=Path), help="Seed file (.jsonl, .json, .csv, .parquet); what columns it needs depends on the recipe."),
-        click.option("-n", "--num-rows", type=click.IntRange(min=1), default=10, show_default=True, help="Rows to generate."),
-        click.option("--backend", "backends", multiple=True, default=["llamacpp"], show_default=True, envvar="CURATION_BACKEND",
-                     help="NAME[:MODEL]: llamacpp (bundled SmolLM2, offline), openai:M, vllm:M, ollama:M, hf:M, transformers:M. Repeat for responses from several backends."),
-        click.option("--judge", envvar="CURATION_JUDGE", help="Backend for UltraFeedback ratings and Deita scores (default: the first --backend)."),
-        click.option("--base-url", envvar="CURATION_BASE_URL", help="Server URL for openai/vllm/ollama/hf backends."),
-        click.option("--api-key", envvar="CURATION_API_KEY", help="API key for hosted backends (else OPENAI_API_KEY / HF_TOKEN). Never printed."),
-        click.option("--num-generations", type=click.IntRange(min=2), default=2, show_default=True, help="Responses per instruction (preference recipes)."),
-        click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True),
-        click.option("--temperature", type=click.FloatRange(min=0), default=0.7, show_default=True),
-        click.option("--deita", is_flag=True, help="Add Deita complexity and quality scores (sft recipes) as metadata."),
-        click.option("--fresh", is_flag=True, help="Ignore distilabel's cache and regenerate (default: a re-run resumes)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
+    """The recipe argument and every GenerationOptions field as an option, plus -v (shared by `generate` and `run`)."""
+    params = [click.argument("recipe", type=click.Choice(list(RECIPES)), metavar="RECIPE")]
+    for name, decls, kwargs, default in cli_fields():
+        if not kwargs.get("is_flag"):
+            kwargs.setdefault("show_default", default is not None)
+        params.append(click.option(*decls, name, default=default, **kwargs))
+    params.append(click.option("-v", "--verbose", is_flag=True,
+                               help="Show distilabel's full log instead of the progress display."))
+    for param in reversed(params):
+        func = param(func)
     return func
 
 
-def run_generation(recipe, seeds, num_rows, backends, judge, base_url, api_key, num_generations,
-                   max_new_tokens, temperature, deita, fresh, out=None, quiet=False):
-    """Call the library with the CLI's options; returns the Batch."""
+def run_generation(out: Path | None = None, quiet: bool = False, verbose: bool = False, **fields):
+    """Generate a batch from the CLI's values (GenerationOptions fields); returns the Batch."""
     from curation.generate import generate_batch
+    from curation.options import GenerationOptions
 
-    return generate_batch(
-        recipe,
-        seeds=seeds,
-        num_rows=num_rows,
-        backend=list(backends),
-        backend_options={"base_url": base_url, "api_key": api_key},
-        judge=judge,
-        num_generations=num_generations,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        deita=deita,
-        fresh=fresh,
-        out=out,
-        show_progress=not quiet,
-    )
+    display = "log" if verbose else "quiet" if quiet else "progress"
+    return generate_batch(GenerationOptions(**fields), out=out, display=display)
 
 
-@click.command()
+GENERATE_HELP = f"""Generate a batch of instruction (SFT) or preference data with a recipe.
+
+{recipe_help()}
+The batch folder holds rows.parquet, manifest.json and generation.log (distilabel's full
+log). Runs offline on the bundled SmolLM2-135M by default. A re-run with the same options
+resumes from distilabel's cache; --fresh starts over. Example:
+
+\b
+    curate generate self-instruct --seeds docs.jsonl -n 20
+"""
+
+
+@click.command(help=GENERATE_HELP)
 @generate_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
-@click.option("-q", "--quiet", is_flag=True, help="Hide the pipeline's progress log.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):
-    """Generate a batch of instruction (SFT) or preference data with a recipe.
-
-    \b
-    Instruction recipes (kind sft):
-      prompt         one question per topic, then its answer (seeds optional: `topic`)
-      self-instruct  Self-Instruct queries from seed documents (seeds: `input`)
-      magpie         Magpie: no seeds, the model writes the user turn
-      evol-instruct  Evol-Instruct rewrites of seed instructions (seeds: `instruction`)
-    Preference recipes (kind preference):
-      responses      --num-generations responses per instruction (seeds: `instruction`)
-      evol-quality   EvolQuality rewrite vs original (seeds: `instruction`, `response`)
-      ultrafeedback  responses rated by an LLM judge → chosen/rejected (seeds: `instruction`)
-
-    The batch folder holds rows.parquet and manifest.json. Runs offline on the bundled
-    SmolLM2-135M by default. Example:
-
-        curate generate self-instruct --seeds docs.jsonl -n 20
-    """
     batch = run_generation(**options, out=out, quiet=quiet)
     rows = batch.manifest["rows"]
     click.echo(f"Batch {batch.id}: {rows['kept']} rows ({rows['dropped']} dropped by clean-up) → {batch.path}")
@@ -90,21 +64,32 @@ def batches():
 @batches.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(as_json):
-    """List complete batches under $CURATION_HOME/batches, oldest first."""
+    """List complete batches under $CURATION_HOME/batches, oldest first, and folders that cannot be read."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from curation.batch import list_batches
 
-    found = list_batches()
+    listing = list_batches()
     if as_json:
-        click.echo(json.dumps([{"batch_id": b.id, "path": str(b.path), **_summary(b)} for b in found], indent=2))
+        click.echo(json.dumps(
+            [{"batch_id": b.id, "path": str(b.path), **_summary(b)} for b in listing.batches]
+            + [{"batch_id": None, "path": str(path), "unreadable": reason} for path, reason in listing.unreadable],
+            indent=2,
+        ))
+        return
+    console = Console()
+    if not listing.batches and not listing.unreadable:
+        console.print("No batches yet: run `curate generate RECIPE`.")
         return
     table = Table("batch id", "recipe", "kind", "model", "rows", "started")
-    for b in found:
+    for b in listing.batches:
         s = _summary(b)
         table.add_row(b.id, s["recipe"], s["kind"], s["model"], str(s["rows"]), s["started_at"])
-    Console().print(table if found else "No batches yet: run `curate generate RECIPE`.")
+    for path, reason in listing.unreadable:
+        table.add_row(path.name, Text(f"unreadable: {reason}", style="red"), "", "", "", "")
+    console.print(table)
 
 
 @batches.command("show")
@@ -115,9 +100,10 @@ def show_cmd(batch_id, num_rows):
     from curation.batch import load_batch
 
     batch = load_batch(batch_id)
+    rows = batch.rows()[:num_rows]  # read before printing: a damaged file is one error line, not half a report
     click.echo(json.dumps(batch.manifest, indent=2, sort_keys=True))
-    for row in batch.rows()[:num_rows]:
-        click.echo(json.dumps({k: v for k, v in row.items() if k != "raw_output"}, ensure_ascii=False))
+    for row in rows:
+        click.echo(json.dumps({k: v for k, v in row.items() if k != "raw_output"}, ensure_ascii=False, default=str))
 
 
 def _summary(batch) -> dict:

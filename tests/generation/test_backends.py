@@ -6,6 +6,7 @@ import pytest
 
 from curation.backends import base_url_for, build_llm, parse_backend
 from curation.errors import UnknownBackend
+from curation.options import GenerationOptions
 from pipelines.recipe import RecipeContext
 from pipelines.ultrafeedback import chosen_rejected
 
@@ -43,7 +44,8 @@ def test_llamacpp_default_is_the_bundled_gguf(bundled_model):
 
 @pytest.mark.parametrize("num,backends,expected", [(2, 1, [2]), (3, 2, [2, 1]), (2, 3, [1, 1, 1]), (4, 2, [2, 2])])
 def test_generations_are_spread_over_backends(num, backends, expected):
-    ctx = RecipeContext(seeds=[], num_rows=1, backends=[parse_backend("llamacpp")] * backends, num_generations=num)
+    options = GenerationOptions("responses", num_rows=1, num_generations=num)
+    ctx = RecipeContext(options=options, seeds=[], backends=[parse_backend("llamacpp")] * backends)
     assert ctx.generations_per_backend() == expected
     assert ctx.total_generations == sum(expected)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -81,14 +82,20 @@ def test_unknown_backend(curation_home):
     assert "unknown backend 'gpt5000'" in _error_line(result)
 
 
-def test_unreachable_backend_leaves_no_batch(curation_home, tmp_path):
+def test_unreachable_backend_is_a_service_failure_and_leaves_no_batch(curation_home, tmp_path):
     out = tmp_path / "batch"
     result = invoke("generate", "prompt", "--backend", "openai:some-model", "--base-url", "http://127.0.0.1:9/v1",
                     "--api-key", "sk-secret-value", "--out", str(out))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "backend openai unreachable at http://127.0.0.1:9/v1/models" in _error_line(result)
     assert "sk-secret-value" not in result.output
-    assert not (out / "manifest.json").exists()
+    assert not out.exists()
+
+
+def test_missing_model_file_is_bad_input(curation_home, tmp_path):
+    result = invoke("generate", "prompt", "--backend", f"llamacpp:{tmp_path / 'absent.gguf'}")
+    assert result.exit_code == 2
+    assert f"model file not found: {tmp_path / 'absent.gguf'}" in _error_line(result)
 
 
 def test_show_unknown_batch(curation_home):
@@ -101,7 +108,8 @@ def test_out_folder_holding_a_batch_is_refused(curation_home, tmp_path):
     from curation.batch import write_batch
 
     out = tmp_path / "batch"
-    write_batch(out, [{"instruction": "Say hi.", "response": "Hi!"}], {"batch_id": "b1", "recipe": "prompt", "kind": "sft"})
+    write_batch(out, [{"instruction": "Say hi.", "response": "Hi!"}], {"batch_id": "b1", "recipe": "prompt", "kind": "sft",
+                                                                          "rows": {"kept": 1}})
     before = (out / "rows.parquet").read_bytes()
     result = invoke("generate", "prompt", "--out", str(out))
     assert result.exit_code == 2
@@ -115,11 +123,67 @@ def test_deita_needs_an_sft_recipe(curation_home, seed_data):
     assert "--deita scores instruction/response pairs" in _error_line(result)
 
 
-def test_corrupt_manifest_is_not_a_batch(curation_home):
-    broken = curation_home / "batches" / "broken-batch"
+def test_one_unreadable_batch_folder_does_not_hide_the_others(curation_home):
+    from curation.batch import write_batch
+
+    batches = curation_home / "batches"
+    good = write_batch(batches / "good-batch", [{"instruction": "Say hi.", "response": "Hi!"}],
+                       {"batch_id": "good-batch", "recipe": "prompt", "kind": "sft", "rows": {"kept": 1}})
+    broken = batches / "broken-batch"
     broken.mkdir(parents=True, exist_ok=True)
     (broken / "manifest.json").write_text("{not json")
-    assert "broken-batch" not in invoke("batches", "list", "--json").output
-    result = invoke("batches", "show", str(broken))
+    kindless = batches / "kindless-batch"
+    write_batch(kindless, [{"instruction": "a", "response": "b"}], {"batch_id": "kindless-batch", "recipe": "prompt",
+                                                                   "kind": "sft", "rows": {"kept": 1}})
+    manifest = json.loads((kindless / "manifest.json").read_text())
+    del manifest["kind"]
+    (kindless / "manifest.json").write_text(json.dumps(manifest))
+
+    listed = invoke("batches", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    entries = {Path(e["path"]).name: e for e in json.loads(listed.output)}
+    assert entries["good-batch"]["batch_id"] == good.id and "unreadable" not in entries["good-batch"]
+    assert "not valid JSON" in entries["broken-batch"]["unreadable"]
+    assert "lacks a valid 'kind'" in entries["kindless-batch"]["unreadable"]
+
+    table = invoke("batches", "list")
+    assert table.exit_code == 0 and "good-batch" in table.output and "unreadable" in table.output
+
+    for folder, reason in ((broken, "not valid JSON"), (kindless, "lacks a valid 'kind'")):
+        shown = invoke("batches", "show", str(folder))
+        assert shown.exit_code == 2
+        line = _error_line(shown)
+        assert "is not a complete batch" in line and reason in line
+
+
+def test_deeply_nested_json_seeds_are_one_line(curation_home, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    result = invoke("generate", "self-instruct", "--seeds", str(deep))
     assert result.exit_code == 2
-    assert "is not a complete batch" in _error_line(result)
+    assert f"{deep}: not valid JSON: nested too deeply to read" in _error_line(result)
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["truncated", "junk"])
+def test_a_damaged_rows_file_is_one_line(curation_home, tmp_path, damage):
+    from curation.batch import load_batch, write_batch
+    from curation.errors import BatchNotFound
+
+    rows = [{"instruction": f"Question {i}?", "response": "An answer. " * 50} for i in range(20)]
+    batch = write_batch(tmp_path / "b", rows, {"batch_id": "b", "recipe": "prompt", "kind": "sft", "rows": {"kept": 20}})
+    rows_file = batch.path / "rows.parquet"
+    data = rows_file.read_bytes()
+    rows_file.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"junk, not parquet")
+
+    shown = invoke("batches", "show", str(batch.path))
+    assert shown.exit_code == 2
+    line = _error_line(shown)
+    assert f"{rows_file} is damaged or not a Parquet file" in line
+    assert "Traceback" not in shown.output
+    with pytest.raises(BatchNotFound, match="is damaged or not a Parquet file"):
+        load_batch(batch.path)
+    # A Batch loaded before the damage (push holds one while it works) fails the same way when read.
+    with pytest.raises(BatchNotFound, match="is damaged or not a Parquet file") as caught:
+        batch.rows()
+    assert caught.value.exit_code == 2

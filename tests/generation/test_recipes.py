@@ -9,6 +9,7 @@ import pytest
 
 from curation.batch import load_batch
 from curation.generate import generate_batch
+from curation.options import GenerationOptions
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ CASES = [
 @pytest.mark.parametrize("recipe,seed_file,kind,extra", CASES, ids=[c[0] for c in CASES])
 def test_recipe_writes_a_complete_batch(recipe, seed_file, kind, extra, curation_home, seed_data, bundled_model):
     seeds = seed_data / seed_file if seed_file else None
-    batch = generate_batch(recipe, seeds=seeds, num_rows=2, max_new_tokens=48, show_progress=False)
+    batch = generate_batch(GenerationOptions(recipe, seeds=seeds, num_rows=2, max_new_tokens=48), display="quiet")
 
     assert batch.path.parent == curation_home / "batches"
     table = pq.read_table(batch.path / "rows.parquet")
@@ -81,15 +82,17 @@ def test_recipe_writes_a_complete_batch(recipe, seed_file, kind, extra, curation
 
 def test_rerun_resumes_from_distilabels_cache(curation_home, seed_data):
     """Same recipe + seeds + options: the second run reuses the cached generations (sampling at 0.7 would differ)."""
-    first = generate_batch("responses", seeds=seed_data / "instructions.jsonl", num_rows=2, max_new_tokens=32, show_progress=False)
-    again = generate_batch("responses", seeds=seed_data / "instructions.jsonl", num_rows=2, max_new_tokens=32, show_progress=False)
+    options = GenerationOptions("responses", seeds=seed_data / "instructions.jsonl", num_rows=2, max_new_tokens=32)
+    first = generate_batch(options, display="quiet")
+    again = generate_batch(options, display="quiet")
     assert first.id != again.id
     assert [r["generations"] for r in first.rows()] == [r["generations"] for r in again.rows()]
 
 
 def test_deita_scores_are_added_as_metadata(curation_home, seed_data):
-    batch = generate_batch("evol-instruct", seeds=seed_data / "instructions.jsonl", num_rows=1, max_new_tokens=32,
-                           deita=True, show_progress=False)
+    options = GenerationOptions("evol-instruct", seeds=seed_data / "instructions.jsonl", num_rows=1, max_new_tokens=32,
+                                deita=True)
+    batch = generate_batch(options, display="quiet")
     row = batch.rows()[0]
     # The bundled judge answers under a JSON grammar, so both Deita scores parse, on their 1-6 scale.
     for key in ("complexity_score", "quality_score"):

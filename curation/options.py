@@ -1,0 +1,90 @@
+"""The options of one generation: one frozen object whose fields feed the CLI, the manifest and the cache key.
+
+Each field's metadata says what it is for (`role`) and how the command line spells it (`cli`):
+
+- ``data``: shapes the generated rows; recorded in the manifest's ``parameters`` and part of
+  distilabel's cache key (a re-run with the same values resumes, any change starts over);
+- ``source``: where seeds and models come from; recorded by content (seed hash, backend
+  descriptions) in the manifest and the cache key rather than as given;
+- ``secret``: never recorded, printed or logged;
+- ``run``: how to run, not what to make (``fresh``).
+
+Adding an option is one field here (plus its use in a recipe): the CLI, the manifest and
+the cache key pick it up from the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import click
+
+from curation.errors import BadInput
+
+DEFAULT_BACKEND = "llamacpp"
+
+
+def _option(default: Any, role: str, *decls: str, **click_kwargs) -> Any:
+    return field(default=default, repr=role != "secret", metadata={"role": role, "cli": (decls, click_kwargs)})
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """What `curate generate RECIPE` was asked for, before seeds and backends are read."""
+
+    recipe: str = field(metadata={"role": "source", "cli": None})
+    seeds: Path | None = _option(
+        None, "source", "--seeds", type=click.Path(path_type=Path),
+        help="Seed file (.jsonl, .json, .csv, .parquet); what columns it needs depends on the recipe.")
+    num_rows: int = _option(10, "data", "-n", "--num-rows", type=click.IntRange(min=1), help="Rows to generate.")
+    backends: tuple[str, ...] = _option(
+        (DEFAULT_BACKEND,), "source", "--backend", multiple=True, envvar="CURATION_BACKEND",
+        help="NAME[:MODEL]: llamacpp (bundled SmolLM2, offline), llamacpp:FILE.gguf, openai:M, vllm:M, "
+             "ollama:M, hf:M, transformers:M. Repeat for responses from several backends.")
+    judge: str | None = _option(
+        None, "source", "--judge", envvar="CURATION_JUDGE",
+        help="Backend for UltraFeedback ratings and Deita scores (default: the first --backend).")
+    base_url: str | None = _option(
+        None, "source", "--base-url", envvar="CURATION_BASE_URL",
+        help="Server URL for openai/vllm/ollama/hf backends.")
+    api_key: str | None = _option(
+        None, "secret", "--api-key", envvar="CURATION_API_KEY",
+        help="API key for hosted backends (else OPENAI_API_KEY / HF_TOKEN). Never printed or logged.")
+    num_generations: int = _option(
+        2, "data", "--num-generations", type=click.IntRange(min=2), help="Responses per instruction (preference recipes).")
+    max_new_tokens: int = _option(256, "data", "--max-new-tokens", type=click.IntRange(min=1), help="Most tokens per completion.")
+    temperature: float = _option(0.7, "data", "--temperature", type=click.FloatRange(min=0), help="Sampling temperature.")
+    deita: bool = _option(False, "data", "--deita", is_flag=True,
+                          help="Add Deita complexity and quality scores (sft recipes) as metadata.")
+    fresh: bool = _option(False, "run", "--fresh", is_flag=True,
+                          help="Ignore distilabel's cache and regenerate (default: a re-run resumes).")
+
+    def __post_init__(self):
+        # Click hands over lists/tuples; a single name is accepted from Python callers.
+        backends = (self.backends,) if isinstance(self.backends, str) else tuple(self.backends or ())
+        object.__setattr__(self, "backends", backends or (DEFAULT_BACKEND,))
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", Path(self.seeds))
+        if self.num_rows < 1:
+            raise BadInput(f"--num-rows must be at least 1, got {self.num_rows}")
+
+    def parameters(self) -> dict[str, Any]:
+        """The options that shape the generated rows (the manifest's `parameters`, part of the cache key)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["role"] == "data"}
+
+    def secrets(self) -> list[str]:
+        """Secret values given as options (to keep out of every output)."""
+        return [v for f in fields(self) if f.metadata["role"] == "secret" and (v := getattr(self, f.name))]
+
+
+def cli_fields() -> list[tuple[str, tuple[str, ...], dict[str, Any], Any]]:
+    """(name, option declarations, click keywords, default) of every option the CLI exposes."""
+    out = []
+    for f in fields(GenerationOptions):
+        if f.metadata.get("cli") is None:
+            continue
+        decls, kwargs = f.metadata["cli"]
+        out.append((f.name, decls, dict(kwargs), None if f.default is MISSING else f.default))
+    return out
