@@ -39,6 +39,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OPENAI_BASE_URL", "https://api.openai.com/v1", "Base URL for `--backend openai:MODEL`."),
     Variable("HF_TOKEN", "the token saved by `hf auth login`", "Hugging Face token: Hub export, `hf:` backend.", secret=True),
     Variable("HF_ENDPOINT", "https://huggingface.co", "The Hub's address (huggingface_hub's own variable)."),
+    Variable("CURATION_FAULT", "", "Tests only: the embedded server exits hard at this point (before-index)."),
 )
 
 
@@ -115,6 +116,11 @@ def hf_endpoint() -> str:
     from huggingface_hub import constants
 
     return (_get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def fault() -> str | None:
+    """The crash point a test asked the server to stop dead at (`curation.server.faults`)."""
+    return _get("CURATION_FAULT")
 
 
 def secret_values() -> list[str]:

@@ -39,14 +39,18 @@ def server() -> None:
 @server.command()
 @DATA_DIR_OPTION
 @click.option("--port", type=click.IntRange(1, 65535), default=6900, show_default=True,
-              envvar="CURATION_SERVER_PORT", show_envvar=True, help="Port on 127.0.0.1 to serve on.")
+              envvar="CURATION_SERVER_PORT", show_envvar=True, help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default serves this machine only; a team's server "
+              "listens on the address annotators reach (0.0.0.0: every address). Plain HTTP: put "
+              "a TLS reverse proxy in front of it (see the README).")
 @click.option("--search-engine", type=click.Choice(["curation-sqlite", "curation-noop"]),
               default="curation-sqlite", show_default=True,
               help="Search engine: curation-sqlite (SQLite full-text index) or curation-noop, "
               "which finds nothing and only serves as a benchmark baseline.")
 @click.option("--timeout", type=float, default=90, show_default=True,
               help="Seconds to wait for the server to answer before giving up.")
-def start(data_dir: Path | None, port: int, search_engine: str, timeout: float) -> None:
+def start(data_dir: Path | None, port: int, host: str, search_engine: str, timeout: float) -> None:
     """Start the server in the background and print its URL.
 
     The first start creates the owner account (username "owner"). Its password and API key
@@ -63,9 +67,14 @@ def start(data_dir: Path | None, port: int, search_engine: str, timeout: float) 
         password = os.environ.get("ARGILLA_OWNER_PASSWORD") or embedded.new_secret()
     already = embedded.status(data_dir)
     info = already or embedded.start(data_dir, port, search_engine=search_engine,
-                                     owner_password=password, timeout=timeout)
+                                     owner_password=password, timeout=timeout, host=host)
     state = "already running" if already else "running"
     click.echo(f"Argilla is {state} at {info.url} (data: {info.data_dir})")
+    for line in embedded.network_notice(info.host, embedded.port_of(info.url)):
+        click.echo(line)
+    for repaired in info.reindexed:
+        click.echo(f"Reindexed {repaired['dataset']} ({repaired['records']} records): its search index "
+                   "had missed changes the database holds.")
     # Only the start that really created the owner shows its credentials (a racing start doesn't).
     if info.owner_created:
         click.echo("Owner account created. Shown once, store it now:")
@@ -100,6 +109,62 @@ def status(data_dir: Path | None) -> None:
         click.echo(f"Argilla server: not running (data: {embedded.resolve_data_dir(data_dir)})")
         click.get_current_context().exit(1)
     click.echo(f"Argilla server: running at {info.url} (pid {info.pid}, data: {info.data_dir})")
+
+
+@server.command()
+@DATA_DIR_OPTION
+@click.argument("dataset", required=False)
+@click.option("--workspace", help="The workspace of DATASET, when several have a dataset by that name.")
+def reindex(data_dir: Path | None, dataset: str | None, workspace: str | None) -> None:
+    """Rebuild the search index of DATASET (a name or id), or of every dataset, from the database.
+
+    Reviewers find records through the index; after a crash it can miss what the database
+    holds (`curate server start` checks every dataset and reindexes the ones that differ).
+    Works while the server runs or is stopped; while it runs, the dataset looks empty in the
+    UI until its records are indexed again.
+    """
+    from curation.server import embedded
+
+    done = embedded.reindex(data_dir, dataset, workspace)
+    if not done:
+        click.echo("No published dataset to reindex.")
+    for repaired in done:
+        click.echo(f"Reindexed {repaired['dataset']}: {repaired['records']} records.")
+
+
+@server.command()
+@DATA_DIR_OPTION
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def backup(data_dir: Path | None, dest: Path) -> None:
+    """Back up the server into the new folder DEST, while it runs or not.
+
+    DEST gets a consistent copy of the database (every record, response, suggestion, user and
+    API key), the owner's credentials and the session secret; it is private (0700, files 0600):
+    keep it as safe as the data folder. The search index is rebuilt on restore, not copied.
+    """
+    from curation.server.backup import backup as take_backup
+
+    folder = take_backup(data_dir, dest)
+    click.echo(f"Backed up the Argilla server to {folder}.")
+    click.echo(f"Restore it with: curate server restore {folder} --data-dir NEW_DIR")
+
+
+@server.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The data folder to restore into: new or empty (a running or existing server's "
+              "database is never overwritten).")
+def restore(src: Path, data_dir: Path) -> None:
+    """Restore the backup SRC into a new data folder and rebuild its search index.
+
+    Then `curate server start --data-dir DIR` serves it: users, API keys and sign-ins are as
+    they were when the backup was taken.
+    """
+    from curation.server.backup import restore as restore_backup
+
+    reindexed = restore_backup(src, data_dir)
+    records = sum(item["records"] for item in reindexed)
+    click.echo(f"Restored {src} into {data_dir}: {len(reindexed)} datasets, {records} records indexed.")
 
 
 @click.group()

@@ -8,7 +8,10 @@ themselves (home path, database, redis) come from the ARGILLA_* variables that
 - `serve`: argilla-server's API and web UI under uvicorn.
 - `worker`: argilla-server's rq worker for its background jobs (record status updates, ...).
 - `setup`: migrates the SQLite database and makes sure the owner exists with the credentials
-  read as JSON from stdin (never from argv, which other users can see); prints JSON.
+  read as JSON from stdin (never from argv, which other users can see), then reindexes the
+  datasets whose search index differs from the database (a crash between the two); prints JSON.
+- `reindex [--dataset NAME|ID] [--workspace NAME]`: rebuilds the search index from the
+  database, of one dataset or of all; prints JSON.
 """
 
 from __future__ import annotations
@@ -40,13 +43,13 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-def serve(port: int) -> None:
+def serve(host: str, port: int) -> None:
     import uvicorn
 
     import_engines()
     from argilla_server import app
 
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="info")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 
 def worker() -> None:
@@ -60,14 +63,33 @@ def worker() -> None:
 
 
 def setup(credentials: dict) -> dict:
-    """Migrate the database, then create the owner, or reset its credentials when asked.
+    """Migrate the database, create the owner (or reset its credentials when asked), and
+    reindex the datasets whose index lost writes.
 
-    Returns {"created": bool, "api_key": str}: the owner's key as stored in the database.
+    Returns {"created": bool, "api_key": str, "reindexed": [{"dataset", "records"}]}: the
+    owner's key as stored in the database.
     """
     from argilla_server.cli.database.migrate import migrate_db
 
     migrate_db(revision="head")
-    return asyncio.run(_ensure_owner(credentials))
+    result = asyncio.run(_ensure_owner(credentials))
+    import_engines()
+    from curation.server.reindex import check_and_repair
+
+    result["reindexed"] = asyncio.run(check_and_repair())
+    return result
+
+
+def reindex(dataset: str | None, workspace: str | None) -> dict:
+    """Rebuild the search index of `dataset` (name or id), or of every dataset."""
+    import_engines()
+    from curation.server.reindex import DatasetNotFound
+    from curation.server.reindex import reindex as rebuild
+
+    try:
+        return {"reindexed": asyncio.run(rebuild(dataset, workspace))}
+    except DatasetNotFound as exc:
+        return {"error": str(exc)}
 
 
 async def _ensure_owner(credentials: dict) -> dict:
@@ -97,18 +119,24 @@ async def _ensure_owner(credentials: dict) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m curation.server.app", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    serve_parser = sub.add_parser("serve", help="serve the API and web UI on 127.0.0.1")
+    serve_parser = sub.add_parser("serve", help="serve the API and web UI")
+    serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, required=True)
     sub.add_parser("worker", help="run the background-job worker")
     sub.add_parser("setup", help="migrate the database and ensure the owner (JSON on stdin)")
+    reindex_parser = sub.add_parser("reindex", help="rebuild the search index from the database")
+    reindex_parser.add_argument("--dataset", help="a dataset's name or id (default: every dataset)")
+    reindex_parser.add_argument("--workspace", help="the workspace of --dataset")
     # Lets `ps` tell which data folder a process belongs to; the settings come from the env.
     parser.add_argument("--data-dir", help="the server's data folder (informational)")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        serve(args.port)
+        serve(args.host, args.port)
     elif args.command == "worker":
         worker()
+    elif args.command == "reindex":
+        sys.stdout.write("\n" + json.dumps(reindex(args.dataset, args.workspace)) + "\n")
     else:
         result = setup(json.load(sys.stdin))
         sys.stdout.write("\n" + json.dumps(result) + "\n")

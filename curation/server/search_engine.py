@@ -38,6 +38,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from curation.server.search_query import FtsQuery, to_fts_query
 from curation.server.search_sql import filter_to_sql, from_micros, number_or_none, order_to_sql, to_micros
+from curation.server import faults
 from curation.server.search_store import DatasetTables, SearchStore, default_search_db_path
 
 __all__ = ["SQLiteSearchEngine", "ENGINE_NAME"]
@@ -490,6 +491,7 @@ class SQLiteSearchEngine(SearchEngine):
         return catalog
 
     async def index_records(self, dataset: Dataset, records: Iterable[Record]):
+        faults.hit("before-index")  # crash-recovery tests: argilla committed, nothing indexed yet
         docs = [_to_doc(record) for record in records]
         if not docs:
             return

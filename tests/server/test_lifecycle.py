@@ -11,16 +11,9 @@ from click.testing import CliRunner
 
 from curation.cli import main
 from curation.server import embedded
-from tests.fixtures.server import can_sign_in, free_port, start_on_free_port
+from tests.fixtures.server import can_sign_in, exposed_paths, free_port, start_on_free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def no_remote(monkeypatch):
-    """Commands must use the embedded server, whatever the shell exports."""
-    for name in ("ARGILLA_API_URL", "ARGILLA_API_KEY", "ARGILLA_OWNER_PASSWORD", "ARGILLA_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def test_status_of_a_stopped_server(tmp_path, no_remote):
@@ -80,9 +73,17 @@ def test_start_stop_restart_keeps_data(tmp_path, no_remote):
     assert embedded.port_free(port)
     assert "No Argilla server was running" in runner.invoke(main, ["server", "stop", "--data-dir", str(data_dir)]).output
 
+    # A folder left by an earlier version was world-readable: the next start tightens it.
+    for path in (data_dir, data_dir / "logs"):
+        os.chmod(path, 0o755)
+    for path in (data_dir / "argilla.db", data_dir / "curation-search.sqlite3", data_dir / "logs" / "server.log"):
+        os.chmod(path, 0o644)
+    assert len(exposed_paths(data_dir)) == 5
+
     # Restart (on another free port): same owner key, same password, same data.
     restarted = start_on_free_port(data_dir)
     try:
+        assert exposed_paths(data_dir) == []
         assert restarted.api_key == info.api_key and restarted.pid != info.pid
         owner = rg.Argilla(api_url=restarted.url, api_key=restarted.api_key)
         assert can_sign_in(restarted.url, "owner", password)
@@ -95,6 +96,12 @@ def test_start_stop_restart_keeps_data(tmp_path, no_remote):
     finally:
         stopped_again = embedded.stop(data_dir)
     assert stopped_again is True
+    # Neither the owner's key nor its password is in any log the server wrote.
+    logs = list((data_dir / "logs").rglob("*"))
+    assert {"server.log", "worker.log", "redis.log", "setup.log"} <= {p.name for p in logs}
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert info.api_key not in text and password not in text, log.name
 
 
 def _dataset(client: rg.Argilla, workspace: rg.Workspace) -> rg.Dataset:

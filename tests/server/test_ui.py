@@ -115,18 +115,23 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-@pytest.fixture
-def dataset(argilla_client):
-    workspace = rg.Workspace(name="ui-ws", client=argilla_client).create()
-    user = rg.User(username=USERNAME, role="annotator", password=PASSWORD, client=argilla_client).create()
+def _ui_dataset(client: rg.Argilla) -> tuple[rg.Dataset, rg.User]:
+    """Dataset "ui-data" with the two TEXTS records, and the annotator USERNAME in its workspace."""
+    workspace = rg.Workspace(name="ui-ws", client=client).create()
+    user = rg.User(username=USERNAME, role="annotator", password=PASSWORD, client=client).create()
     user.add_to_workspace(workspace)
     settings = rg.Settings(
         fields=[rg.TextField(name="text")],
         questions=[rg.LabelQuestion(name="label", labels=["good", "bad"])],
     )
-    dataset = rg.Dataset(name="ui-data", workspace=workspace, settings=settings, client=argilla_client).create()
+    dataset = rg.Dataset(name="ui-data", workspace=workspace, settings=settings, client=client).create()
     dataset.records.log([rg.Record(id=record_id, fields={"text": text}) for record_id, text in TEXTS.items()])
     return dataset, user
+
+
+@pytest.fixture
+def dataset(argilla_client):
+    return _ui_dataset(argilla_client)
 
 
 @pytest.fixture
@@ -164,3 +169,42 @@ def test_annotator_submits_a_response_in_the_ui(argilla_server, dataset, browser
     assert [(r.user_id, r.value, r.status) for r in responses] == [(user.id, "good", "submitted")]
     assert records[shown].status == "completed"
     assert not records[other].responses["label"] and records[other].status == "pending"
+
+
+def test_an_annotator_stays_signed_in_across_a_restart(tmp_path, browser, no_remote):
+    from curation.server import embedded
+    from tests.fixtures.server import start_on_free_port
+
+    data_dir = tmp_path / "server"
+    info = start_on_free_port(data_dir)
+    port = embedded.port_of(info.url)
+    try:
+        dataset, user = _ui_dataset(rg.Argilla(api_url=info.url, api_key=info.api_key))
+
+        browser.goto(f"{info.url}/sign-in")
+        browser.type_into("input[name=Username]", USERNAME)
+        browser.type_into("input[name=Password]", PASSWORD)
+        browser.click("button[type=submit]")
+        browser.wait_js("!location.pathname.startsWith('/sign-in')")
+        browser.wait_js("document.body.innerText.includes('ui-data')")
+
+        # Same address (the browser keeps its session per origin), new server processes.
+        embedded.stop(data_dir)
+        restarted = embedded.start(data_dir, port)
+        assert restarted.url == info.url and restarted.pid != info.pid
+
+        # The annotator's next action works without signing in again.
+        browser.goto(f"{info.url}/dataset/{dataset.id}/annotation-mode")
+        shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
+                                f"(Object.entries({json.dumps(TEXTS)})"
+                                f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
+        assert not browser.js("location.pathname.startsWith('/sign-in')")
+        [other] = set(TEXTS) - {shown}
+        browser.click("label[for=label_good]")
+        browser.click("button.button--submit")
+        browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
+
+        records = {r.id: r for r in dataset.records(with_responses=True)}
+        assert [(r.user_id, r.value) for r in records[shown].responses["label"]] == [(user.id, "good")]
+    finally:
+        embedded.stop(data_dir)

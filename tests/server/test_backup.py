@@ -1,0 +1,95 @@
+"""`curate server backup` of a running server, `curate server restore` into a new folder."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import argilla as rg
+import httpx
+import pytest
+from argilla._models._record._response import UserResponseModel
+from click.testing import CliRunner
+
+from curation.cli import main
+from curation.server import embedded
+from tests.fixtures.server import can_sign_in, exposed_paths, start_on_free_port, team_dataset
+
+pytestmark = pytest.mark.slow
+
+TEXTS = {f"{word} backup record": label for word, label in (("alpha", "good"), ("beta", "bad"), ("gamma", None))}
+
+
+def _snapshot(client: rg.Argilla) -> dict:
+    dataset = client.datasets(name="backup-data", workspace="backup-ws")
+    return {
+        record.id: (
+            record.fields["text"],
+            record.status,
+            sorted((str(r.user_id), r.value, str(r.status)) for r in record.responses["label"]),
+            [(s.value, s.score, s.agent) for s in record.suggestions],
+        )
+        for record in dataset.records(with_responses=True, with_suggestions=True)
+    }
+
+
+def test_backup_of_a_running_server_restores_into_a_new_folder(tmp_path, no_remote):
+    source_dir, backup_dir, restored_dir = tmp_path / "server", tmp_path / "backup", tmp_path / "restored"
+    runner = CliRunner()
+    info = start_on_free_port(source_dir)
+    try:
+        owner = rg.Argilla(api_url=info.url, api_key=info.api_key)
+        annotator, dataset = team_dataset(owner, "backup")
+        dataset.records.log([
+            rg.Record(fields={"text": text}, suggestions=[rg.Suggestion("label", "good", score=0.75, agent="judge")])
+            for text in TEXTS
+        ])
+
+        # The annotator answers, with its own key, through the SDK.
+        annotator_key = httpx.get(f"{info.url}/api/v1/users/{annotator.id}",
+                                  headers={"X-Argilla-Api-Key": info.api_key}).json()["api_key"]
+        as_annotator = rg.Argilla(api_url=info.url, api_key=annotator_key)
+        for record in dataset.records:  # the owner lists them (annotators may only search)
+            label = TEXTS[record.fields["text"]]
+            if label:
+                as_annotator.api.records.create_record_response(record._server_id, UserResponseModel(
+                    values={"label": {"value": label}}, status="submitted", user_id=annotator.id))
+        before = _snapshot(owner)
+        assert sum(1 for _, _, responses, _ in before.values() if responses) == 2
+        token = httpx.post(f"{info.url}/api/v1/token",
+                           data={"username": "backup-annotator", "password": "backup-password"}).json()["access_token"]
+
+        result = runner.invoke(main, ["server", "backup", str(backup_dir), "--data-dir", str(source_dir)])
+        assert result.exit_code == 0, result.output
+    finally:
+        embedded.stop(source_dir)
+
+    # The backup holds every API key: it is as private as the data folder, and holds no index.
+    assert stat.S_IMODE(os.stat(backup_dir).st_mode) == 0o700
+    assert sorted(p.name for p in backup_dir.iterdir()) == ["argilla.db", "auth-secret", "backup.json", "owner.json"]
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in backup_dir.iterdir())
+    again = runner.invoke(main, ["server", "backup", str(backup_dir), "--data-dir", str(source_dir)])
+    assert again.exit_code == 2 and "not empty" in again.output  # never overwrites a backup
+
+    result = runner.invoke(main, ["server", "restore", str(backup_dir), "--data-dir", str(restored_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"1 datasets, {len(TEXTS)} records indexed" in result.output
+    assert (restored_dir / "curation-search.sqlite3").exists()
+    refused = runner.invoke(main, ["server", "restore", str(backup_dir), "--data-dir", str(restored_dir)])
+    assert refused.exit_code == 2 and "already holds a server database" in refused.output
+
+    restored = start_on_free_port(restored_dir)
+    try:
+        assert restored.api_key == info.api_key
+        assert restored.reindexed == []  # restore rebuilt the index already
+        owner = rg.Argilla(api_url=restored.url, api_key=restored.api_key)
+        assert _snapshot(owner) == before
+        found = owner.datasets(name="backup-data", workspace="backup-ws").records(query=rg.Query(query="beta"))
+        assert [r.fields["text"] for r in found] == ["beta backup record"]
+        # Annotators sign in as before, and sessions signed before the backup still hold.
+        assert can_sign_in(restored.url, "backup-annotator", "backup-password")
+        me = httpx.get(f"{restored.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["username"] == "backup-annotator"
+        assert exposed_paths(restored_dir) == []
+    finally:
+        embedded.stop(restored_dir)
