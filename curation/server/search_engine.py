@@ -36,8 +36,16 @@ from argilla_server.search_engine.base import (
 )
 from sqlalchemy import inspect as sa_inspect
 
-from curation.server.search_query import FtsQuery, to_fts_query
-from curation.server.search_sql import filter_to_sql, from_micros, number_or_none, order_to_sql, to_micros
+from curation.server.search_query import FtsQuery, SearchRejected, to_fts_query
+from curation.server.search_sql import (
+    INT64_MAX,
+    filter_to_sql,
+    fits_int64,
+    from_micros,
+    number_or_none,
+    order_to_sql,
+    to_micros,
+)
 from curation.server import faults
 from curation.server.search_store import DatasetTables, SearchStore, default_search_db_path
 
@@ -47,6 +55,9 @@ ENGINE_NAME = "curation-sqlite"
 
 # Elasticsearch's terms aggregation bucket cap used by argilla (max_terms_size).
 _MAX_TERMS = 2**14
+# The work one search (or similarity search) may do in SQLite, in CPU seconds of its thread: a
+# UI search on 50,000 records takes milliseconds; past this it answers HTTP 422.
+MAX_SEARCH_CPU_S = 10.0
 # Keep well under SQLite's bound-parameter limit in IN (...) lists.
 _CHUNK = 900
 _TWO_32 = 4294967296
@@ -105,6 +116,8 @@ def _coerce_metadata(kind: str, value: Any) -> List[Any]:
         if number is None:
             continue  # Elasticsearch would reject the document; we only skip the value.
         if kind == _INTEGER:
+            if not fits_int64(int(number)):
+                continue  # beyond a long: Elasticsearch would reject the document
             values.append(int(number))
         elif kind == _FLOAT:
             values.append(float(np.float32(number)))
@@ -285,9 +298,10 @@ _VECTORS = _VectorCache()
 class SQLiteSearchEngine(SearchEngine):
     """argilla-server SearchEngine backed by a SQLite file (FTS5 + indexed side tables + numpy)."""
 
-    def __init__(self, path: Optional[Union[str, Path]] = None):
+    def __init__(self, path: Optional[Union[str, Path]] = None, max_search_cpu_s: float = MAX_SEARCH_CPU_S):
         self.path = Path(path) if path is not None else default_search_db_path()
         self.store = SearchStore.for_path(self.path)
+        self.max_search_cpu_s = max_search_cpu_s
 
     @classmethod
     async def new_instance(cls) -> "SQLiteSearchEngine":
@@ -694,6 +708,8 @@ class SQLiteSearchEngine(SearchEngine):
         limit: int = 100,
         user_id: Optional[Union[str, UUID]] = None,
     ) -> SearchResponses:
+        if offset > INT64_MAX:
+            raise SearchRejected(f"The offset {offset} is beyond {INT64_MAX}, the largest this server takes.")
         tables = DatasetTables(dataset.id)
 
         def read(conn: sqlite3.Connection) -> SearchResponses:
@@ -727,7 +743,7 @@ class SQLiteSearchEngine(SearchEngine):
             items = [SearchResponseItem(record_id=UUID(bytes=key), score=score) for key, score in rows]
             return SearchResponses(items=items, total=total)
 
-        return await self.store.read(read)
+        return await self.store.read(read, max_cpu_s=self.max_search_cpu_s)
 
     async def get_document(self, dataset: Dataset, record_id: Union[str, UUID]) -> Optional[dict]:
         """The indexed document of a record, shaped like Elasticsearch's `_source`; None if not indexed."""
@@ -891,4 +907,4 @@ class SQLiteSearchEngine(SearchEngine):
             ]
             return SearchResponses(items=items, total=k)
 
-        return await self.store.read(read)
+        return await self.store.read(read, max_cpu_s=self.max_search_cpu_s)

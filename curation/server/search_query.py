@@ -13,6 +13,12 @@ This module reproduces that syntax on top of FTS5:
 Like Lucene's SimpleQueryParser, operators are applied left to right without precedence,
 a clause that analyses to no tokens is dropped, and a negated clause matches every document
 that does not match it (Lucene adds a `match_all` next to the `must_not`).
+
+A query is bounded before it reaches SQLite (`SearchRejected`, which argilla-server answers
+with HTTP 422 and the message): its length, its number of terms (FTS5's cost grows with
+them, faster than linearly) and its nesting (groups and left-to-right operator changes nest
+the FTS5 expression; FTS5's parser overflows its stack past about 30 of our levels and
+Python's recursion limit sits at 1,000).
 """
 
 from __future__ import annotations
@@ -21,7 +27,25 @@ import dataclasses
 import re
 from typing import List, Optional, Tuple, Union
 
-__all__ = ["FtsQuery", "parse_simple_query", "to_fts_query"]
+from argilla_server.errors.future import UnprocessableEntityError
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "MAX_QUERY_DEPTH",
+    "MAX_QUERY_TERMS",
+    "FtsQuery",
+    "SearchRejected",
+    "parse_simple_query",
+    "to_fts_query",
+]
+
+MAX_QUERY_CHARS = 10_000
+# Lucene's default maxClauseCount: Elasticsearch refuses more clauses than this too.
+MAX_QUERY_TERMS = 1_024
+# Each level adds up to 3 parentheses to the FTS5 expression; 20 levels stay well below its stack.
+MAX_QUERY_DEPTH = 20
+# FTS5 reads a NEAR distance as a C int: a larger one wraps around and silently matches less.
+_MAX_SLOP = 2**31 - 1
 
 # FTS5's unicode61 tokenizer keeps letters and numbers and splits on everything else (underscore included).
 _TOKEN_RE = re.compile(r"[^\W_]+", re.UNICODE)
@@ -50,9 +74,30 @@ class Not:
 class Bool:
     op: str
     nodes: List["Node"]
+    depth: int = 1  # Bool levels from here down to a leaf, kept as the tree is built
+
+
+class SearchRejected(UnprocessableEntityError):
+    """A search the client must change; argilla-server answers it with HTTP 422 and this message."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.args = (message,)  # the argilla base class leaves args empty: keep str(error) readable
 
 
 Node = Union[Term, Phrase, Not, Bool]
+
+
+def _height(node: Node) -> int:
+    if isinstance(node, Not):
+        node = node.node
+    return node.depth if isinstance(node, Bool) else 0
+
+
+def _too_deep() -> SearchRejected:
+    return SearchRejected(
+        f"The search query nests groups or alternates operators more than {MAX_QUERY_DEPTH} levels deep."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +110,14 @@ class FtsQuery:
 
 class _Parser:
     def __init__(self, text: str):
+        if len(text) > MAX_QUERY_CHARS:
+            raise SearchRejected(
+                f"The search query has {len(text):,} characters; the limit is {MAX_QUERY_CHARS:,}."
+            )
         self.text = text
         self.pos = 0
+        self.groups = 0  # open `(` around the current position
+        self.terms = 0  # tokens read so far, across every clause
 
     def parse(self) -> Optional[Node]:
         return self._sequence(inside_group=False)
@@ -97,7 +148,11 @@ class _Parser:
                 continue
             if char == "(":
                 self.pos += 1
+                self.groups += 1
+                if self.groups > MAX_QUERY_DEPTH:
+                    raise _too_deep()
                 branch = self._sequence(inside_group=True)
+                self.groups -= 1
             elif char == '"':
                 branch = self._phrase()
             elif char == "~":
@@ -120,8 +175,11 @@ class _Parser:
                 top = branch
             elif previous_op == op and isinstance(top, Bool) and top.op == op:
                 top.nodes.append(branch)
+                top.depth = max(top.depth, _height(branch) + 1)
             else:
-                top = Bool(op, [top, branch])
+                top = Bool(op, [top, branch], max(_height(top), _height(branch)) + 1)
+            if _height(top) > MAX_QUERY_DEPTH:
+                raise _too_deep()
             previous_op, current_op = op, None
 
         return top
@@ -130,7 +188,16 @@ class _Parser:
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos].isdigit():
             self.pos += 1
-        return int(self.text[start : self.pos]) if self.pos > start else None
+        digits = self.text[start : self.pos]
+        if not digits:
+            return None
+        # Python refuses int() of over 4,300 digits; any slop that long is "unbounded" anyway.
+        return _MAX_SLOP if len(digits) > 10 else min(int(digits), _MAX_SLOP)
+
+    def _count_terms(self, text: str) -> None:
+        self.terms += len(_TOKEN_RE.findall(text))
+        if self.terms > MAX_QUERY_TERMS:
+            raise SearchRejected(f"The search query has more than {MAX_QUERY_TERMS:,} terms.")
 
     def _phrase(self) -> Phrase:
         self.pos += 1  # opening quote
@@ -145,7 +212,9 @@ class _Parser:
         if self.pos < len(self.text) and self.text[self.pos] == "~":
             self.pos += 1
             slop = self._number() or 0
-        return Phrase("".join(chars), slop)
+        text = "".join(chars)
+        self._count_terms(text)
+        return Phrase(text, slop)
 
     def _term(self) -> Term:
         chars = []
@@ -159,12 +228,16 @@ class _Parser:
             self.pos += 1
             self._number()
         text = "".join(chars)
+        self._count_terms(text)
         prefix = text.endswith("*") and not text.endswith("\\*")
         return Term(text.rstrip("*") if prefix else text, prefix)
 
 
 def parse_simple_query(text: str) -> Optional[Node]:
-    """Parse a simple_query_string into a tree; None when it has no clauses."""
+    """Parse a simple_query_string into a tree; None when it has no clauses.
+
+    Raises SearchRejected when the query is longer, has more terms or nests deeper than allowed.
+    """
     return _Parser(text).parse()
 
 
@@ -202,8 +275,10 @@ def _translate(node: Node, column: Optional[str]) -> Optional[Tuple[bool, str]]:
     parts = [part for part in (_translate(child, column) for child in node.nodes) if part is not None]
     if not parts:
         return None
-    positives = [expression for negated, expression in parts if not negated]
-    negatives = [expression for negated, expression in parts if negated]
+    # A clause repeated in one AND/OR changes nothing it matches but costs FTS5 its work again
+    # for every row ("hello hello ..."): keep its first occurrence only.
+    positives = list(dict.fromkeys(expression for negated, expression in parts if not negated))
+    negatives = list(dict.fromkeys(expression for negated, expression in parts if negated))
 
     # De Morgan: an AND keeps its positives minus the union of its negatives; an OR is the
     # complement of (its negatives' intersection minus the union of its positives).

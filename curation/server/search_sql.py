@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Tuple
+from uuid import UUID
 
 import numpy as np
 from argilla_server.enums import MetadataPropertyType, ResponseStatusFilter, SortOrder
@@ -28,11 +29,15 @@ from argilla_server.search_engine.base import (
     TermsFilter,
 )
 
+from curation.server.search_query import SearchRejected
 from curation.server.search_store import DatasetTables
 
-__all__ = ["filter_to_sql", "from_micros", "number_or_none", "order_to_sql", "to_micros"]
+__all__ = ["INT64_MAX", "filter_to_sql", "fits_int64", "from_micros", "number_or_none", "order_to_sql", "to_micros"]
 
 Sql = Tuple[str, List[Any]]
+
+# SQLite's INTEGER range: sqlite3 cannot bind a Python int outside it (OverflowError).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _RECORD_COLUMNS = {"id", "external_id", "status", "inserted_at", "updated_at"}
 _TIMESTAMP_COLUMNS = {"inserted_at", "updated_at"}
@@ -51,11 +56,20 @@ def from_micros(value: int) -> datetime:
     return datetime(1970, 1, 1) + timedelta(microseconds=value)
 
 
+def fits_int64(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
+
+
 def number_or_none(value: Any) -> Optional[float]:
-    """The value as int/float when it reads as a finite number, else None."""
+    """The value as int/float when it reads as a finite number, else None.
+
+    Integers beyond SQLite's 64 bits come back as floats, which SQLite binds and compares by value.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return value if fits_int64(value) else float(value)
+    if isinstance(value, float):
         return value if math.isfinite(value) else None
     try:
         number = float(str(value).strip())
@@ -63,7 +77,7 @@ def number_or_none(value: Any) -> Optional[float]:
         return None
     if not math.isfinite(number):
         return None
-    return int(number) if number.is_integer() else number
+    return int(number) if number.is_integer() and fits_int64(int(number)) else number
 
 
 def _float32(value: float) -> float:
@@ -108,14 +122,36 @@ def _range_condition(column: str, ge: Any, le: Any, as_float32: bool = False) ->
     return " AND ".join(conditions) or "1", params
 
 
-def _timestamp_bound(bound: Any) -> Optional[int]:
-    """Elasticsearch date bounds: ISO strings or epoch milliseconds."""
+# Python's datetimes, hence every stored timestamp, lie in years 1 to 9999.
+_MICROS_RANGE = (to_micros(datetime.min), to_micros(datetime.max))
+
+
+def _timestamp_bound(column: str, bound: Any) -> Optional[int]:
+    """Elasticsearch date bounds: ISO strings or epoch milliseconds, as microseconds."""
     if bound is None:
         return None
     number = number_or_none(bound)
     if number is not None:
-        return int(number * 1000)
-    return to_micros(datetime.fromisoformat(str(bound).replace("Z", "+00:00")))
+        micros = int(number * 1000)
+    else:
+        try:
+            micros = to_micros(datetime.fromisoformat(str(bound).replace("Z", "+00:00")))
+        except ValueError:
+            raise SearchRejected(f"The {column} bound {bound!r} is neither an ISO date nor epoch milliseconds.") from None
+    if not _MICROS_RANGE[0] <= micros <= _MICROS_RANGE[1]:
+        raise SearchRejected(f"The {column} bound {bound!r} lies outside years 1 to 9999, the dates records have.")
+    return micros
+
+
+def _record_ids(values: List[Any]) -> List[bytes]:
+    """Record ids as stored (16 bytes); a value that is not a UUID matches no record."""
+    keys = []
+    for value in values:
+        try:
+            keys.append(UUID(str(getattr(value, "value", value))).bytes)
+        except ValueError:
+            continue
+    return keys
 
 
 def _record_filter(filter: Filter, scope: RecordFilterScope) -> Sql:
@@ -123,11 +159,13 @@ def _record_filter(filter: Filter, scope: RecordFilterScope) -> Sql:
     if column not in _RECORD_COLUMNS:
         raise ValueError(f"Cannot process request for search scope {scope}")
     if isinstance(filter, TermsFilter):
+        if column == "id":
+            return _in("r.id", _record_ids(filter.values))
         return _in(f"r.{column}", [str(getattr(v, "value", v)) for v in filter.values])
     if column in _TIMESTAMP_COLUMNS:
         conditions, params = [], []
         for operator, bound in ((">=", filter.ge), ("<=", filter.le)):
-            micros = _timestamp_bound(bound)
+            micros = _timestamp_bound(column, bound)
             if micros is not None:
                 conditions.append(f"r.{column} {operator} ?")
                 params.append(micros)
@@ -222,6 +260,15 @@ def filter_to_sql(filter: Filter, tables: DatasetTables, metadata_types: Dict[st
     raise ValueError(f"Cannot process request for search scope {scope}")
 
 
+def _by_record(table: str) -> str:
+    """The table read through its (rid, ...) index, for a subquery correlated on one record.
+
+    Left to itself SQLite picks the (name|question, value, rid) covering index instead, scanning
+    every record's rows once per record: a sort over 20,000 records took 38 s instead of 0.1 s.
+    """
+    return f"{table} INDEXED BY {table}_rid"
+
+
 def _order_expression(order: Order, tables: DatasetTables) -> Sql:
     scope = order.scope
     aggregate = "MAX" if order.order == SortOrder.desc else "MIN"
@@ -231,18 +278,18 @@ def _order_expression(order: Order, tables: DatasetTables) -> Sql:
             raise ValueError(f"Cannot process request for search scope {scope}")
         return f"r.{column}", []
     if isinstance(scope, MetadataFilterScope):
-        sql = f"(SELECT {aggregate}(value) FROM {tables.meta} WHERE rid = r.rid AND name = ?)"
+        sql = f"(SELECT {aggregate}(value) FROM {_by_record(tables.meta)} WHERE rid = r.rid AND name = ?)"
         return sql, [scope.metadata_property]
     if isinstance(scope, SuggestionFilterScope):
-        sql = f"(SELECT {aggregate}(value) FROM {tables.sugg} WHERE rid = r.rid AND question = ? AND prop = ?)"
+        sql = f"(SELECT {aggregate}(value) FROM {_by_record(tables.sugg)} WHERE rid = r.rid AND question = ? AND prop = ?)"
         return sql, [scope.question, str(scope.property)]
     if isinstance(scope, ResponseFilterScope):
         # Elasticsearch sorts on nested responses with mode "avg" (optionally only this user's).
         if scope.question:
-            sql = f"SELECT AVG(value) FROM {tables.rval} WHERE rid = r.rid AND question = ?"
+            sql = f"SELECT AVG(value) FROM {_by_record(tables.rval)} WHERE rid = r.rid AND question = ?"
             params: List[Any] = [scope.question]
         else:
-            sql = f"SELECT {aggregate}(status) FROM {tables.resp} WHERE rid = r.rid"
+            sql = f"SELECT {aggregate}(status) FROM {_by_record(tables.resp)} WHERE rid = r.rid"
             params = []
         if scope.user:
             sql += " AND user_id = ?"

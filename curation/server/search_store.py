@@ -16,7 +16,11 @@ Indexes are only those filters and sorting need: every index on a random key (uu
 metadata values) costs dirty pages on each write batch.
 
 The argilla server and its rq worker both open the file, so it runs in WAL mode with a
-busy timeout and every write takes the write lock up front (BEGIN IMMEDIATE).
+busy timeout and every write takes the write lock up front (BEGIN IMMEDIATE). Writes in one
+process go through one connection, one at a time; reads each take a connection of their own
+from a pool, so WAL lets any number of them run at once (no lock spans a read) and one slow
+search never makes the others wait. A read may carry a work budget in CPU seconds: SQLite
+calls a progress handler every thousand virtual-machine steps and the read stops once it is spent.
 """
 
 from __future__ import annotations
@@ -25,15 +29,23 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Callable, Dict, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 from uuid import UUID
+
+from curation import settings
+from curation.server.search_query import SearchRejected
 
 __all__ = ["DatasetTables", "SearchStore", "default_search_db_path"]
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0
+# How often SQLite calls a read's progress handler, in virtual-machine steps: every few dozen rows
+# of an FTS5 match (tens of steps a row, up to milliseconds of FTS5 work each), so a search stops
+# soon after its budget; one Python call per thousand steps costs little beside them.
+STEPS_PER_CHECK = 1_000
 
 _CATALOG_DDL = (
     """CREATE TABLE IF NOT EXISTS idx_datasets (
@@ -52,11 +64,10 @@ _CATALOG_DDL = (
 
 def default_search_db_path() -> Path:
     """CURATION_SEARCH_DB, else <ARGILLA_HOME_PATH or ~/.argilla>/curation-search.sqlite3."""
-    explicit = os.environ.get("CURATION_SEARCH_DB")
+    explicit = settings.search_db()
     if explicit:
         return Path(explicit).expanduser()
-    home = os.environ.get("ARGILLA_HOME_PATH") or os.path.join("~", ".argilla")
-    return Path(home).expanduser() / "curation-search.sqlite3"
+    return Path(settings.argilla_home_path()).expanduser() / "curation-search.sqlite3"
 
 
 class DatasetTables:
@@ -130,23 +141,82 @@ class DatasetTables:
         return self.meta, self.sugg, self.resp, self.rval, self.vec
 
 
-class _Connection:
-    """A sqlite3 connection used from worker threads, one thread at a time."""
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection for worker threads (one thread at a time); transactions are explicit."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    for pragma in (
+        f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA temp_store = MEMORY",
+        "PRAGMA cache_size = -65536",
+        "PRAGMA mmap_size = 268435456",
+    ):
+        conn.execute(pragma)
+    return conn
+
+
+class _ReaderPool:
+    """Idle reader connections; a read takes one (or opens one) and gives it back when done.
+
+    The lock only guards the idle list. The pool grows to the number of reads that ever ran at
+    once, which the event loop's thread pool bounds.
+    """
 
     def __init__(self, path: Path):
-        self.lock = threading.Lock()
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE for writes).
-        self.conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        for pragma in (
-            f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA temp_store = MEMORY",
-            "PRAGMA cache_size = -65536",
-            "PRAGMA mmap_size = 268435456",
-        ):
-            self.conn.execute(pragma)
+        self.path = path
+        self._idle: List[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _connect(self.path)
+
+    def give_back(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+
+class _CpuBudget:
+    """A progress handler that stops the statement once its thread has used `seconds` of CPU.
+
+    CPU time, not steps: FTS5 does a match's work inside single virtual-machine steps, so a
+    step count misses it (1,000 terms over 2,000 records: 80,000 steps, 11 s). CPU time, not
+    wall time: other searches running at once do not eat into this one's budget.
+    """
+
+    def __init__(self, seconds: float):
+        self.deadline = time.thread_time() + seconds
+        self.spent = False
+
+    def __call__(self) -> int:
+        if time.thread_time() > self.deadline:
+            self.spent = True
+            return 1  # non-zero: SQLite interrupts the statement (sqlite3.OperationalError)
+        return 0
+
+
+def _run_read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float]) -> T:
+    budget = None
+    if max_cpu_s is not None:
+        budget = _CpuBudget(max_cpu_s)
+        conn.set_progress_handler(budget, STEPS_PER_CHECK)
+    try:
+        # One read transaction so that multi-statement reads see one snapshot.
+        conn.execute("BEGIN")
+        return fn(conn)
+    except sqlite3.OperationalError as error:
+        if budget is not None and budget.spent:
+            raise SearchRejected(
+                f"The search was stopped after {max_cpu_s:g} s of CPU time, this server's limit for one "
+                "search: narrow it with fewer terms or a filter."
+            ) from error
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")  # a read changes nothing; this only ends its snapshot
 
 
 class SearchStore:
@@ -158,16 +228,17 @@ class SearchStore:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _Connection(path)
-        self._writer.conn.execute("PRAGMA journal_mode = WAL")
-        present = self._writer.conn.execute(
+        self._writer = _connect(path)
+        self._writer_lock = threading.Lock()
+        self._writer.execute("PRAGMA journal_mode = WAL")
+        present = self._writer.execute(
             "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('idx_datasets', 'idx_metadata')"
         ).fetchone()[0]
         if present < len(_CATALOG_DDL):
             # Only the first process on a new file takes the write lock here (this runs on the event loop).
-            with self._writer.lock:
+            with self._writer_lock:
                 self._write_sync(self._create_catalog)
-        self._reader = _Connection(path)
+        self._readers = _ReaderPool(path)
 
     @classmethod
     def for_path(cls, path: Path) -> "SearchStore":
@@ -185,7 +256,7 @@ class SearchStore:
             conn.execute(statement)
 
     def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._writer.conn
+        conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
@@ -196,23 +267,24 @@ class SearchStore:
         return result
 
     def _locked_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._writer.lock:
+        with self._writer_lock:
             return self._write_sync(fn)
 
-    def _locked_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._reader.lock:
-            conn = self._reader.conn
-            # One read transaction so that multi-statement reads see one snapshot.
-            conn.execute("BEGIN")
-            try:
-                return fn(conn)
-            finally:
-                conn.execute("COMMIT")
+    def _pooled_read(self, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float]) -> T:
+        conn = self._readers.take()
+        try:
+            return _run_read(conn, fn, max_cpu_s)
+        finally:
+            self._readers.give_back(conn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn(conn) in a write transaction off the event loop."""
         return await asyncio.to_thread(self._locked_write, fn)
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn(conn) in a read transaction off the event loop."""
-        return await asyncio.to_thread(self._locked_read, fn)
+    async def read(self, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float] = None) -> T:
+        """Run fn(conn) in a read transaction off the event loop, alongside any other reads.
+
+        With `max_cpu_s`, SQLite stops the read once its thread has spent that much CPU time in
+        it, and SearchRejected (HTTP 422 in argilla-server) says so.
+        """
+        return await asyncio.to_thread(self._pooled_read, fn, max_cpu_s)
