@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from curation.errors import BadInput
+from curation.errors import BadInput, ServiceUnavailable
 from curation.server import embedded, permissions
 from curation.server.secret import SECRET_FILE
 
@@ -31,6 +31,15 @@ _COPIED = (embedded.OWNER_FILE, SECRET_FILE)
 
 def backup(data_dir: Path | None, dest: Path) -> Path:
     """Copy the database, owner and secret files of `data_dir` into the new folder `dest`."""
+    try:
+        return _backup(data_dir, dest)
+    except OSError as exc:
+        raise BadInput(f"cannot write the backup: {exc.strerror}: {exc.filename}") from None
+    except sqlite3.Error as exc:
+        raise ServiceUnavailable(f"SQLite could not copy the database: {exc}") from None
+
+
+def _backup(data_dir: Path | None, dest: Path) -> Path:
     data_dir = embedded.resolve_data_dir(data_dir)
     dest = Path(dest).expanduser().resolve()
     source = data_dir / DATABASE
@@ -53,6 +62,13 @@ def backup(data_dir: Path | None, dest: Path) -> Path:
 def restore(src: Path, data_dir: Path | None) -> list[dict]:
     """Restore the backup `src` into `data_dir` (new or empty), then rebuild the search index
     from the restored database. Returns the datasets reindexed: [{dataset, records}]."""
+    try:
+        return _restore(src, data_dir)
+    except OSError as exc:
+        raise BadInput(f"cannot restore: {exc.strerror}: {exc.filename}") from None
+
+
+def _restore(src: Path, data_dir: Path | None) -> list[dict]:
     src = Path(src).expanduser().resolve()
     data_dir = embedded.resolve_data_dir(data_dir)
     if not (src / MANIFEST).exists() or not (src / DATABASE).exists():

@@ -107,11 +107,15 @@ def _start(
     if not port_free(port, host):
         raise BadInput(f"port {port} on {host} is already in use", hint="pick another with --port")
     # Earlier versions left the folder 0755 and its files 0644: tighten them before anything starts.
-    permissions.make_private(data_dir)
-    permissions.private_folder(data_dir / "logs")
-    sock = redis_socket(data_dir)
-    if sock.parent != data_dir and sock.exists():
-        permissions.make_private(sock)
+    try:
+        permissions.make_private(data_dir)
+        permissions.private_folder(data_dir / "logs")
+        sock = redis_socket(data_dir)
+        if sock.parent != data_dir and sock.exists():
+            permissions.make_private(sock)
+    except PermissionError as exc:
+        raise BadInput(f"cannot make {exc.filename} private to this account: {exc.strerror}",
+                       hint="start the server as the account that owns its data folder") from None
 
     env = _server_env(data_dir, search_engine)
     pids: dict[str, int] = {}

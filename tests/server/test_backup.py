@@ -15,8 +15,6 @@ from curation.cli import main
 from curation.server import embedded
 from tests.fixtures.server import can_sign_in, exposed_paths, start_on_free_port, team_dataset
 
-pytestmark = pytest.mark.slow
-
 TEXTS = {f"{word} backup record": label for word, label in (("alpha", "good"), ("beta", "bad"), ("gamma", None))}
 
 
@@ -33,6 +31,7 @@ def _snapshot(client: rg.Argilla) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_backup_of_a_running_server_restores_into_a_new_folder(tmp_path, no_remote):
     source_dir, backup_dir, restored_dir = tmp_path / "server", tmp_path / "backup", tmp_path / "restored"
     runner = CliRunner()
@@ -93,3 +92,14 @@ def test_backup_of_a_running_server_restores_into_a_new_folder(tmp_path, no_remo
         assert exposed_paths(restored_dir) == []
     finally:
         embedded.stop(restored_dir)
+
+
+def test_backup_and_restore_refuse_what_is_not_theirs_in_one_line(tmp_path, no_remote):
+    runner = CliRunner()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(main, ["server", "backup", str(tmp_path / "b"), "--data-dir", str(empty)])
+    assert result.exit_code == 2 and "holds no server database" in result.output
+    result = runner.invoke(main, ["server", "restore", str(empty), "--data-dir", str(tmp_path / "new")])
+    assert result.exit_code == 2 and "is not a backup made by `curate server backup`" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "new").exists()
