@@ -17,7 +17,7 @@ COMMANDS = {
     "generate": "curation.cli.generate:generate",
     "batches": "curation.cli.generate:batches",
     "server": "curation.cli.server:server",
-    "users": "curation.cli.server:users",
+    "users": "curation.cli.users:users",
     "push": "curation.cli.review:push",
     "run": "curation.cli.review:run",
     "status": "curation.cli.review:status",

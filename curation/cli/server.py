@@ -1,14 +1,11 @@
-"""`curate server ...` (the embedded Argilla server) and `curate users add`."""
+"""`curate server ...`: the embedded Argilla server."""
 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import click
-
-from curation.errors import ArgillaUnavailable, BadInput
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -166,69 +163,3 @@ def restore(src: Path, data_dir: Path) -> None:
     records = sum(item["records"] for item in reindexed)
     click.echo(f"Restored {src} into {data_dir}: {len(reindexed)} datasets, {records} records indexed.")
 
-
-@click.group()
-def users() -> None:
-    """Manage the people who review in Argilla (on the embedded server or ARGILLA_API_URL)."""
-
-
-@users.command("add")
-@click.argument("name")
-@click.option("--role", type=click.Choice(["annotator", "admin", "owner"]), default="annotator",
-              show_default=True, help="annotator: reviews records; admin: also manages datasets "
-              "in its workspaces; owner: manages everything.")
-@click.option("--workspace", required=True, envvar="CURATION_WORKSPACE", show_envvar=True,
-              help="Workspace to add the user to; created if it does not exist.")
-@click.option("--password", envvar="CURATION_USER_PASSWORD", show_envvar=True,
-              help="The new user's password (8+ characters). If omitted, one is generated "
-              "and printed once.")
-def add(name: str, role: str, workspace: str, password: str | None) -> None:
-    """Create user NAME with a role and add it to a workspace.
-
-    Works against the embedded server or any Argilla 2.x at ARGILLA_API_URL (as the user of
-    ARGILLA_API_KEY, who must be an owner or admin). If NAME already exists, it is only added
-    to the workspace; its role and password are left as they are.
-    """
-    from curation.server.embedded import new_secret
-
-    if password is not None and len(password) < 8:
-        raise BadInput("the password must have at least 8 characters")
-    generated = password is None
-    password = password or new_secret()
-    created, ws_created = add_user(name, role=role, workspace=workspace, password=password)
-    if ws_created:
-        click.echo(f"Created workspace {workspace!r}.")
-    if not created:
-        click.echo(f"User {name!r} already exists; added to workspace {workspace!r} (role and password unchanged).")
-        return
-    click.echo(f"Created {role} {name!r} in workspace {workspace!r}.")
-    if generated:
-        click.echo(f"  password: {password}  (shown once: pass it on to {name})")
-
-
-def add_user(name: str, *, role: str, workspace: str, password: str) -> tuple[bool, bool]:
-    """Create the user (unless it exists) and make it a member of `workspace` (created if
-    needed). Returns (user created, workspace created)."""
-    import argilla as rg
-    from argilla._exceptions import ArgillaAPIError
-
-    from curation.argilla.client import connect
-
-    client = connect()
-    try:
-        with warnings.catch_warnings():  # the SDK warns when a lookup finds nothing
-            warnings.simplefilter("ignore")
-            ws = client.workspaces(name=workspace)
-            user = client.users(username=name)
-        ws_created = ws is None
-        if ws is None:
-            ws = rg.Workspace(name=workspace, client=client).create()
-        created = user is None
-        if user is None:
-            user = rg.User(username=name, role=role, password=password, client=client).create()
-        if name not in {member.username for member in ws.users}:
-            user.add_to_workspace(ws)
-    except ArgillaAPIError as exc:
-        error = BadInput if exc.status_code in (400, 409, 422) else ArgillaUnavailable
-        raise error(f"Argilla refused to add user {name!r} to {workspace!r}: {exc}") from None
-    return created, ws_created
