@@ -35,6 +35,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ARGILLA_OWNER_PASSWORD", "generated, shown once", "The embedded owner's password at first start.", secret=True),
     Variable("ARGILLA_REDIS_URL", "a private redis on a unix socket", "A Redis for the embedded server instead of its own."),
     Variable("ARGILLA_HOME_PATH", "~/.argilla", "argilla-server's home (where the index lives when CURATION_SEARCH_DB is unset)."),
+    Variable("CURATION_BACKEND", "llamacpp", "`--backend` of `curate generate`/`run` (NAME[:MODEL])."),
+    Variable("CURATION_JUDGE", "the first backend", "`--judge` of `curate generate`/`run`."),
+    Variable("CURATION_BASE_URL", "the backend's default", "`--base-url` of `curate generate`/`run`."),
+    Variable("CURATION_API_KEY", "OPENAI_API_KEY / HF_TOKEN", "`--api-key` of `curate generate`/`run`.", secret=True),
     Variable("OPENAI_API_KEY", "", "API key for `--backend openai:MODEL`.", secret=True),
     Variable("OPENAI_BASE_URL", "https://api.openai.com/v1", "Base URL for `--backend openai:MODEL`."),
     Variable("HF_TOKEN", "the token saved by `hf auth login`", "Hugging Face token: Hub export, `hf:` backend.", secret=True),
@@ -46,6 +50,11 @@ VARIABLES: tuple[Variable, ...] = (
 def _get(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
+
+
+def value_of(name: str) -> str | None:
+    """The current value of variable `name` (one of VARIABLES), None when unset or empty."""
+    return _get(name)
 
 
 def home() -> Path:

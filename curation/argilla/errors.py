@@ -15,7 +15,7 @@ The API key is never part of a message.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from curation.errors import AccessRefused, ArgillaUnavailable, BadInput
@@ -77,12 +77,13 @@ def translate(exc: BaseException, doing: str) -> Exception | None:
 
 
 @contextmanager
-def argilla_errors(doing: str) -> Iterator[None]:
-    """Inside the block, SDK and HTTP failures become one-line errors that say what was being done."""
+def argilla_errors(doing: str | Callable[[], str]) -> Iterator[None]:
+    """Inside the block, SDK and HTTP failures become one-line errors that say what was being done
+    (`doing` may be a callable, read only when a failure happens)."""
     try:
         yield
     except Exception as exc:
-        mapped = translate(exc, doing)
+        mapped = translate(exc, doing() if callable(doing) else doing)
         if mapped is None:
             raise
         raise mapped from None

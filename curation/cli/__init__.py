@@ -23,6 +23,7 @@ COMMANDS = {
     "status": "curation.cli.review:status",
     "export": "curation.cli.export:export",
     "pull": "curation.cli.export:pull",
+    "config": "curation.cli.config:config",
 }
 
 

@@ -13,7 +13,8 @@ from curation.export.select import AGREEMENTS
 @click.command()
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), required=True, help="sft: messages; dpo: prompt/chosen/rejected.")
-@click.option("--workspace", help="Argilla workspace (default: the one holding NAME).")
+@click.option("--workspace", envvar="ARGILLA_WORKSPACE", show_envvar=True,
+              help="Argilla workspace (default: the one holding NAME).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write the Hub layout to this folder.")
 @click.option("--repo-id", help="Push to this Hub dataset repo, ORG/NAME.")
 @click.option("--private", is_flag=True, help="Make the Hub repo private (also an existing one).")
@@ -21,7 +22,8 @@ from curation.export.select import AGREEMENTS
               help="How annotators' disagreements are resolved.")
 @click.option("--min-submitted", type=click.IntRange(min=1),
               help="Submitted reviews a record needs (default: the dataset's task distribution).")
-@click.option("--token", envvar="HF_TOKEN", show_envvar=True, help="Hub token with write access.")
+@click.option("--token", help="Hub token with write access. Default: huggingface_hub's own lookup "
+              "(HF_TOKEN, then the token saved by `hf auth login`). Never printed.")
 def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted, token):
     """Export the human-validated records of Argilla dataset NAME for training with TRL.
 
@@ -54,7 +56,7 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
 @click.command()
 @click.argument("repo_or_dir")
 @click.option("--split", default="train", show_default=True)
-@click.option("--token", envvar="HF_TOKEN", show_envvar=True, help="Hub token, for private repos.")
+@click.option("--token", help="Hub token, for private repos (default: HF_TOKEN, then `hf auth login`'s).")
 @click.option("--head", default=0, show_default=True, type=click.IntRange(min=0), help="Print the first N rows as JSON.")
 def pull(repo_or_dir, split, token, head):
     """Load an export (Hub repo ORG/NAME or folder) as a datasets.Dataset and summarize it.

@@ -15,8 +15,9 @@ DATASET_OPTION = click.option(
 )
 WORKSPACE_OPTION = click.option(
     "--workspace", "-w", envvar="ARGILLA_WORKSPACE", show_envvar=True,
-    help="Argilla workspace. Default: the workspace already holding the dataset, else the "
-    "server's first workspace (a new one named 'curation' on a server that has none).",
+    help="Argilla workspace. Default: the workspace already holding the dataset; for a new "
+    "dataset, the server's only workspace (a new one named 'curation' on a server that has "
+    "none). With several workspaces a new dataset needs this option.",
 )
 CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -32,6 +33,7 @@ PROGRESS_OPTION = click.option(
 def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None) -> None:
     from curation.review.push import push_batch
 
+    _check_names(dataset, workspace)
     report = push_batch(batch, dataset, workspace=workspace, config_path=config_path, client=client,
                         show_progress=progress)
     created = " (created)" if report.created_dataset else ""
@@ -45,6 +47,15 @@ def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool
                     err=True, fg="yellow")
     if report.url:
         click.echo(f"Review it at {report.url}")
+
+
+def _check_names(dataset: str, workspace: str | None) -> None:
+    from curation.errors import BadInput
+
+    if not dataset.strip():
+        raise BadInput("the dataset name is empty", hint="pass --dataset NAME")
+    if workspace is not None and not workspace.strip():
+        raise BadInput("the workspace name is empty", hint="leave out --workspace or name one")
 
 
 @click.command()
@@ -97,8 +108,11 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, out: Path
       curate run self-instruct --seeds docs.jsonl -n 50 --dataset instructions
     """
     from curation.argilla.client import connect
+    from curation.argilla.datasets import check_target
 
+    _check_names(dataset, workspace)
     client = connect()  # fail before generating, not after, when Argilla is unreachable
+    check_target(client, dataset, workspace)  # ... or when the push could not tell where to go
     batch = run_generation(**generate_opts, out=out, quiet=quiet)
     click.echo(f"Generated batch {batch.id} → {batch.path}")
     _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client)

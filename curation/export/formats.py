@@ -17,8 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from curation import contract as c
+from curation.argilla.responses import Review, Reviewed
 from curation.errors import BadInput
-from curation.export.select import Review, Reviewed, Unusable, decide
+from curation.export.select import Unusable, decide
 
 MISSING = Unusable("missing_answer")
 TIE = Unusable("tie")
@@ -53,7 +55,7 @@ def _message(role: str, content: str) -> list[dict[str, str]]:
 
 def sft_vote(review: Review, record: Reviewed) -> Hashable:
     """The annotator's final response text (their edit, or the proposal kept as is)."""
-    text = review.values.get("response")
+    text = review.values.get(c.RESPONSE)
     if not isinstance(text, str) or not text.strip():
         return MISSING
     return text.strip()
@@ -61,14 +63,14 @@ def sft_vote(review: Review, record: Reviewed) -> Hashable:
 
 def sft_row(record: Reviewed, text: str) -> dict[str, Any]:
     return {
-        "messages": _message("user", record.fields["instruction"]) + _message("assistant", text),
-        "edited": text != str(record.fields.get("generated_response") or "").strip(),
+        "messages": _message("user", record.fields[c.INSTRUCTION]) + _message("assistant", text),
+        "edited": text != str(record.fields.get(c.GENERATED_RESPONSE) or "").strip(),
     }
 
 
 def dpo_vote(review: Review, record: Reviewed) -> Hashable:
     """(chosen field, rejected field) from one ranking; ties at either end are unusable."""
-    items = [i for i in review.values.get("ranking") or [] if isinstance(i, dict)]
+    items = [i for i in review.values.get(c.RANKING) or [] if isinstance(i, dict)]
     if len(items) < 2 or any(i.get("rank") is None or i.get("value") not in record.fields for i in items):
         return MISSING
     ranks = [i["rank"] for i in items]
@@ -82,7 +84,7 @@ def dpo_vote(review: Review, record: Reviewed) -> Hashable:
 def dpo_row(record: Reviewed, pair: tuple[str, str]) -> dict[str, Any]:
     chosen, rejected = pair
     return {
-        "prompt": _message("user", record.fields["instruction"]),
+        "prompt": _message("user", record.fields[c.INSTRUCTION]),
         "chosen": _message("assistant", record.fields[chosen]),
         "rejected": _message("assistant", record.fields[rejected]),
     }
@@ -93,8 +95,8 @@ FORMATS = {
         name="sft",
         schema=pa.schema([("messages", _MESSAGES), ("edited", pa.bool_()), *_PROVENANCE]),
         task="text-generation",
-        needs_fields=("instruction", "generated_response"),
-        needs_questions=("response",),
+        needs_fields=(c.INSTRUCTION, c.GENERATED_RESPONSE),
+        needs_questions=(c.RESPONSE,),
         vote=sft_vote,
         row=sft_row,
     ),
@@ -102,8 +104,8 @@ FORMATS = {
         name="dpo",
         schema=pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES), *_PROVENANCE]),
         task="text-generation",
-        needs_fields=("instruction",),
-        needs_questions=("ranking",),
+        needs_fields=(c.INSTRUCTION,),
+        needs_questions=(c.RANKING,),
         vote=dpo_vote,
         row=dpo_row,
     ),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 
-from curation.errors import BadInput, CurationError
+from curation import settings
+from curation.errors import AccessRefused, BadInput, CurationError, ServiceUnavailable
 from curation.export.write import DATA_DIR
 
 # The export owns these paths in the repo; a push replaces them and leaves anything else alone.
@@ -29,9 +29,7 @@ def check_repo_id(repo_id: str) -> None:
 
 def endpoint() -> str:
     """The Hub URL: env HF_ENDPOINT read now (huggingface_hub reads it only once, at import)."""
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    return settings.hf_endpoint()
 
 
 def push_folder(folder: Path, repo_id: str, *, token: str, private: bool, message: str) -> str:
@@ -65,14 +63,16 @@ def _hub_error(exc: Exception, repo_id: str) -> CurationError:
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status in (401, 403):
-            return BadInput(
+            return AccessRefused(
                 f"the Hub refused {repo_id!r} (HTTP {status}): the token is invalid or cannot write there",
-                hint="use a token with write access (HF_TOKEN or --token)",
+                hint="use a token with write access (HF_TOKEN, `hf auth login` or --token)",
             )
-        return CurationError(f"the Hub failed pushing {repo_id!r}: HTTP {status}")
+        if 400 <= status < 500:
+            return BadInput(f"the Hub refused pushing {repo_id!r}: HTTP {status}")
+        return ServiceUnavailable(f"the Hub failed pushing {repo_id!r}: HTTP {status}")
     if isinstance(exc, (httpx.TransportError, ConnectionError)):
-        return CurationError(f"cannot reach the Hub at {endpoint()}: {type(exc).__name__}")
-    return CurationError(f"pushing {repo_id!r} failed: {type(exc).__name__}: {exc}")
+        return ServiceUnavailable(f"cannot reach the Hub at {endpoint()}: {type(exc).__name__}")
+    return CurationError(f"pushing {repo_id!r} failed: {type(exc).__name__}")
 
 
 def pull(repo_or_dir: str, *, split: str = "train", token: str | None = None):
@@ -95,4 +95,4 @@ def pull(repo_or_dir: str, *, split: str = "train", token: str | None = None):
     except (ValueError, FileNotFoundError) as exc:  # unknown split, unreadable layout, no data files
         raise BadInput(f"cannot load {repo_or_dir!r}: {' '.join(str(exc).split())[:300]}") from None
     except (httpx.TransportError, ConnectionError) as exc:
-        raise CurationError(f"cannot reach the Hub at {endpoint()}: {type(exc).__name__}") from None
+        raise ServiceUnavailable(f"cannot reach the Hub at {endpoint()}: {type(exc).__name__}") from None

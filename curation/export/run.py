@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from curation import settings
+from curation.argilla.datasets import require_dataset
+from curation.argilla.records import iter_reviewed
+from curation.argilla.usernames import Usernames
 from curation.errors import BadInput
 from curation.export import card, hub
 from curation.export.formats import Format, build_row, check_dataset, get_format
-from curation.export.select import Counts, NothingToExport, admit, argilla_errors, check_policy, iter_records
+from curation.export.select import Counts, NothingToExport, admit, check_policy
 from curation.export.write import check_out, replace_export, staging_dir, write_shards
 
 
@@ -54,8 +58,10 @@ def export_dataset(
         raise BadInput("nothing to export to: give an output folder (--out) and/or a Hub repo (--repo-id)")
     if repo_id is not None:
         hub.check_repo_id(repo_id)
+        token = token or settings.hf_token()
         if not token:
-            raise BadInput("pushing to the Hub needs a token", hint="set HF_TOKEN or pass --token")
+            raise BadInput("pushing to the Hub needs a token",
+                           hint="set HF_TOKEN, run `hf auth login`, or pass --token")
     target = Path(out).expanduser() if out is not None else None
     if target is not None:
         check_out(target)  # before any work: never write over files that are not an export's
@@ -63,8 +69,7 @@ def export_dataset(
         from curation.argilla.client import connect
 
         client = connect()
-    with argilla_errors(f"reading dataset {name!r}"):
-        dataset = find_dataset(client, name, workspace)
+    dataset = require_dataset(client, name, workspace)
     settings = dataset.settings
     check_dataset(fmt, name, {f.name for f in settings.fields}, {q.name for q in settings.questions})
     if min_submitted is None:
@@ -127,7 +132,7 @@ def _rows(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, c
     # Offset pages over a changing dataset can repeat a record; ids keep it once per split.
     # This set is the one thing that grows with the dataset: one short string per record.
     seen_ids: set[str] = set()
-    for record in iter_records(client, dataset_id):
+    for record in iter_reviewed(client, dataset_id):
         counts.seen += 1
         if record.id in seen_ids:
             counts.drop("duplicate")
@@ -141,35 +146,3 @@ def _rows(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, c
         counts.exported += 1
         tally.add(row)
         yield row
-
-
-class Usernames:
-    """user id -> username, fetched once; falls back to the id when users cannot be listed."""
-
-    def __init__(self, client):
-        try:
-            self._names = {str(u.id): u.username for u in client.api.users.list()}
-        except Exception:  # only owners may list users; ids still identify annotators
-            self._names = {}
-
-    def __call__(self, user_id: str) -> str:
-        return self._names.get(user_id, user_id)
-
-
-def find_dataset(client, name: str, workspace: str | None):
-    """The Argilla dataset `name`, in `workspace` or the only workspace that has one by that name."""
-    workspaces = {str(w.id): w.name for w in client.api.workspaces.list()}
-    if workspace is not None and workspace not in workspaces.values():
-        raise BadInput(f"no Argilla workspace {workspace!r}", hint=f"workspaces: {', '.join(sorted(workspaces.values()))}")
-    matches = [
-        d
-        for d in client.api.datasets.list()
-        if d.name == name and (workspace is None or workspaces.get(str(d.workspace_id)) == workspace)
-    ]
-    if not matches:
-        where = f"workspace {workspace!r}" if workspace else "any workspace"
-        raise BadInput(f"no Argilla dataset {name!r} in {where}", hint="`curate status` lists the datasets")
-    if len(matches) > 1:
-        found = ", ".join(sorted(workspaces.get(str(d.workspace_id), "?") for d in matches))
-        raise BadInput(f"dataset {name!r} exists in several workspaces ({found})", hint="pass --workspace")
-    return client.datasets(id=matches[0].id).get()  # .get() loads its settings

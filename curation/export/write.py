@@ -27,7 +27,6 @@ CHUNK_ROWS = 1000  # rows held in memory before they go to disk
 SHARD_ROWS = 200_000  # rows per parquet file, so a large export stays in Hub-friendly files
 MARKER = ".curation-export.json"  # names a folder as an export's, so a re-export may replace it
 STAGING_PREFIX = ".curation-export-"
-CARD_SIGN = "description: curate export, data sha256"  # in the card of exports made before MARKER
 
 
 @dataclass
@@ -88,22 +87,13 @@ def check_out(out: Path) -> None:
     """BadInput unless `out` is missing, empty, or an earlier export's folder (never overwrite other files)."""
     if not out.is_dir():
         return  # missing (created later), or a file (refused when the staging folder is made)
-    if (out / MARKER).is_file() or _has_export_card(out):
+    if (out / MARKER).is_file():
         return
     if any(not entry.name.startswith(STAGING_PREFIX) for entry in out.iterdir()):
         raise BadInput(
             f"{out} is not empty and holds no earlier `curate export`; refusing to replace its files",
             hint="give an empty or new folder to --out",
         )
-
-
-def _has_export_card(out: Path) -> bool:
-    try:
-        with open(out / "README.md", encoding="utf-8") as fh:
-            head = fh.read(20_000)
-    except (OSError, UnicodeDecodeError):
-        return False
-    return head.startswith("---\n") and CARD_SIGN in head.split("\n---\n", 1)[0]
 
 
 def staging_dir(out: Path) -> Path:

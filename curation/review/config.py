@@ -7,7 +7,6 @@ sent; every error names the file and the key, e.g.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,24 +14,12 @@ from typing import Any, Callable
 
 import yaml
 
+from curation import settings as env
+from curation.contract import CONTRACT, RANKING, rating_question, response_field
 from curation.errors import ConfigError
 
-CONFIGS_DIR_ENV = "CURATION_CONFIGS_DIR"
 KINDS = ("sft", "preference")
 AUTO = "auto"
-
-# Names push fills and export reads: a config may add to them, never rename them.
-CONTRACT = {
-    "sft": {
-        # Not `response`: Argilla names must be unique across fields and questions.
-        "fields": {"instruction": "text", "generated_response": "text"},
-        "questions": {"instruction_rating": "rating", "response": "text", "response_rating": "rating"},
-    },
-    "preference": {
-        "fields": {"instruction": "text"},
-        "questions": {"ranking": "ranking", "critique": "text"},
-    },
-}
 
 _NAME = re.compile(r"^(?=.*[a-z0-9])[a-z0-9_-]+$")  # what argilla-server accepts for names
 
@@ -210,9 +197,10 @@ def display_path(path: Path) -> str:
 
 
 def configs_dir() -> Path:
-    """`$CURATION_CONFIGS_DIR`, else the argilla_configs folder of this checkout."""
-    env = os.environ.get(CONFIGS_DIR_ENV)
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "argilla_configs"
+    """`$CURATION_CONFIGS_DIR`, else the settings files shipped in the package (argilla_configs/)."""
+    from importlib.resources import files
+
+    return env.configs_dir() or Path(str(files("curation.argilla_configs")))
 
 
 def default_config_path(kind: str) -> Path:
@@ -234,6 +222,8 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
         raise ConfigError(f"{where}: no such settings file", hint=f"the defaults are in {configs_dir()}") from None
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not a YAML settings file (not UTF-8 text)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}: " if mark else ""
@@ -261,7 +251,7 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
     vectors = _items(fail, data, "vectors", None, _VECTOR)
     for index, question in enumerate(questions):
         required = _QUESTION_REQUIRES.get(question["type"], ())
-        if question["type"] == "ranking" and not (kind == "preference" and question["name"] == "ranking"):
+        if question["type"] == "ranking" and not (kind == "preference" and question["name"] == RANKING):
             required = ("values",)  # the preference ranking's values come from num_responses
         for key in required:
             if key not in question:
@@ -369,17 +359,17 @@ def _expand_preference(fail, data: dict, fields: list, questions: list, n: int) 
             if re.fullmatch(r"(response|rating)_\d+", item["name"]):
                 raise fail(f"{section}[{index}].name", f"{item['name']!r} is generated from num_responses; remove it")
     fields = fields + [
-        {"type": "text", "name": f"response_{i}", "title": f"Response {i}", "use_markdown": True, "required": True}
+        {"type": "text", "name": response_field(i), "title": f"Response {i}", "use_markdown": True, "required": True}
         for i in range(1, n + 1)
     ]
     ratings = [
-        {"type": "rating", "name": f"rating_{i}", "title": f"Rate response {i}", "values": values, "required": True}
+        {"type": "rating", "name": rating_question(i), "title": f"Rate response {i}", "values": values, "required": True}
         for i in range(1, n + 1)
     ]
-    expected = {f"response_{i}": f"Response {i}" for i in range(1, n + 1)}
+    expected = {response_field(i): f"Response {i}" for i in range(1, n + 1)}
     filled = []
     for index, question in enumerate(questions):
-        if question["name"] == "ranking" and question["type"] == "ranking":
+        if question["name"] == RANKING and question["type"] == "ranking":
             given = question.get("values")
             if given is not None and sorted(given) != sorted(expected):
                 raise fail(f"questions[{index}].values", f"must be {sorted(expected)} for {n} responses; omit it")

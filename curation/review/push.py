@@ -15,16 +15,14 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.argilla import datasets, records
+from curation.argilla.errors import argilla_errors
 from curation.batch import Batch, load_batch
 from curation.errors import BadInput, ConfigError
-from curation.review.api_errors import api_errors
 from curation.review.config import ReviewConfig, default_config_path, load_config
-from curation.review.listing import iter_records
-from curation.review.lookup import find_dataset
-from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id
+from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id, unreviewable
 
-DEFAULT_WORKSPACE = "curation"  # created on a server that has no workspace yet
-CHUNK = 500  # records per bulk request: the server's maximum, fewest round trips
+CHUNK = records.CHUNK
 # Our question types as argilla-server names them.
 _SERVER_TYPES = {"label": "label_selection", "multi_label": "multi_label_selection"}
 
@@ -68,13 +66,19 @@ def push_batch(
     )
     if config.kind != batch.kind:
         raise ConfigError(f"{config.display}: kind: is {config.kind!r} but batch {batch.id} is {batch.kind!r}")
+    problems = [unreviewable(batch.kind, config, i, row) for i, row in enumerate(rows)]
+    if rows and all(problems):
+        raise BadInput(
+            f"batch {batch.id} has no row that can be reviewed ({len(rows)} rows; first: {problems[0]})",
+            hint="regenerate the batch; nothing was created or sent",
+        )
     if client is None:
         from curation.argilla.client import connect
 
         client = connect()
-    with api_errors(lambda: f"push to dataset {dataset_name!r}"):
+    with argilla_errors(f"pushing to dataset {dataset_name!r}"):
         dataset, created = _dataset(client, dataset_name, workspace, config)
-        present = set() if created else existing_ids(client, dataset, id_prefix(batch.id))
+        present = set() if created else records.external_ids(client, dataset.id, id_prefix(batch.id))
 
     mapper = RecordMapper(batch, config, dataset)
     todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in present]
@@ -94,61 +98,23 @@ def push_batch(
     )
 
 
-def existing_ids(client, dataset, prefix: str = "") -> set[str]:
-    """Ids (external ids) of the dataset's records that start with `prefix`."""
-    # Without `include`, the listing leaves out responses, suggestions and vectors.
-    return {
-        str(item["external_id"])
-        for item in iter_records(client, dataset.id)
-        if str(item.get("external_id") or "").startswith(prefix)
-    }
-
-
 def _responses_per_row(rows: list[dict]) -> int | None:
     counts = {len(r.get("generations") or []) for r in rows}
     return max(counts) if counts else None
 
 
-def _workspace(client, name: str | None):
-    """The named workspace; unnamed: the first one, or a new DEFAULT_WORKSPACE on a bare server."""
-    import argilla as rg
-
-    if name:
-        found = client.workspaces(name=name)
-        if found is None:
-            available = ", ".join(w.name for w in client.workspaces) or "none"
-            raise BadInput(
-                f"no workspace {name!r} on the server (available: {available})",
-                hint="create it in Argilla, or leave out --workspace",
-            )
-        return found
-    workspaces = list(client.workspaces)
-    if workspaces:
-        return workspaces[0]
-    return rg.Workspace(name=DEFAULT_WORKSPACE, client=client).create()
-
-
 def _dataset(client, name: str, workspace: str | None, config: ReviewConfig):
     """(dataset, created): the existing dataset checked against the config, or a new one."""
-    import argilla as rg
-    from argilla._exceptions import ConflictError
-
-    dataset = find_dataset(client, name, workspace)
-    if dataset is not None and dataset._model.status != "ready":
-        # A push killed while creating it left an unpublished dataset: it cannot hold records.
-        dataset.delete()
-        dataset = None
+    dataset = datasets.find_dataset(client, name, workspace)
+    created = False
     if dataset is None:
-        ws = _workspace(client, workspace)
-        try:
-            new = rg.Dataset(name=name, workspace=ws, settings=config.settings(client), client=client)
-            return new.create(), True
-        except ConflictError:  # another push created it meanwhile
-            dataset = find_dataset(client, name, ws.name)
-            if dataset is None:
-                raise
-    _check_compatible(dataset, config, name)
-    return dataset, False
+        dataset = datasets.settle_draft(client, name, workspace)  # a draft left by a killed push, ...
+    if dataset is None:
+        ws = datasets.workspace_for_new(client, workspace)
+        dataset, created = datasets.create_dataset(client, name, ws, config.settings(client))
+    if not created:
+        _check_compatible(dataset, config, name)
+    return dataset, created
 
 
 def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:
@@ -195,7 +161,7 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
 
     sent = 0
     with _progress(show_progress, label, len(todo)) as advance, ThreadPoolExecutor(max_workers=1) as pool:
-        with api_errors(lambda: f"push to {dataset.name!r} stopped after {sent} of {len(todo)} new records"):
+        with argilla_errors(lambda: f"pushing to {dataset.name!r} (stopped after {sent} of {len(todo)} new records)"):
             upcoming = pool.submit(payload, chunks[0]) if chunks else None
             for position, chunk in enumerate(chunks):
                 models = upcoming.result()
@@ -203,8 +169,7 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
                     # Build the next request while the server works on this one.
                     upcoming = pool.submit(payload, chunks[position + 1])
                 if models:
-                    client.api.records.bulk_upsert(dataset_id=dataset.id, records=models)
-                sent += len(models)
+                    sent += records.add_missing(client, dataset.id, models, id_prefix(mapper.batch.id))
                 advance(len(chunk))
     return sent
 

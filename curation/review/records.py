@@ -12,6 +12,7 @@ from typing import Any
 
 import argilla as rg
 
+from curation import contract as c
 from curation.batch import Batch
 from curation.review.config import ReviewConfig
 
@@ -47,9 +48,35 @@ class MappedRecord:
         model = self.record.api_model()
         if self.ranks:
             for suggestion in model.suggestions:
-                if suggestion.question_name == "ranking":
+                if suggestion.question_name == c.RANKING:
                     suggestion.value = [{"value": v, "rank": self.ranks[v]} for v in self.ranks]
         return model
+
+
+def row_fields(kind: str, row: dict, num_responses: int | None, field_names) -> dict[str, Any]:
+    """The record fields a row fills (before dropping missing values)."""
+    if kind == "sft":
+        fields = {c.INSTRUCTION: row.get("instruction"), c.GENERATED_RESPONSE: row.get("response")}
+    else:
+        generations = list(row.get("generations") or [])[:num_responses]
+        fields = {c.INSTRUCTION: row.get("instruction")}
+        fields.update({c.response_field(i + 1): g for i, g in enumerate(generations)})
+    for name in field_names:
+        if name not in fields and row.get(name) is not None:
+            fields[name] = row[name]  # extra fields a config adds are filled from same-named columns
+    return fields
+
+
+def unreviewable(kind: str, config: ReviewConfig, index: int, row: dict) -> str | None:
+    """Why row `index` cannot become a record of a dataset made from `config`, or None."""
+    names = [f["name"] for f in config.fields]
+    fields = row_fields(kind, row, config.num_responses, names)
+    missing = [f["name"] for f in config.fields if f.get("required", True) and _empty(fields.get(f["name"]))]
+    return f"row {index}: no value for required field(s) {', '.join(missing)}" if missing else None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 class RecordMapper:
@@ -67,13 +94,12 @@ class RecordMapper:
     def map(self, index: int, row: dict) -> MappedRecord:
         """The record for row `index`; raises InvalidRow if it cannot be reviewed."""
         if self.batch.kind == "sft":
-            fields, suggestions, metadata, ranks = self._sft(row)
+            suggestions, metadata, ranks = self._sft(row)
         else:
-            fields, suggestions, metadata, ranks = self._preference(row)
-        for name in (f.name for f in self.dataset.settings.fields):
-            if name not in fields and row.get(name) is not None:
-                fields[name] = row[name]  # extra fields a config adds are filled from same-named columns
-        missing = [name for name in self.required_fields if fields.get(name) is None]
+            suggestions, metadata, ranks = self._preference(row)
+        names = [f.name for f in self.dataset.settings.fields]
+        fields = row_fields(self.batch.kind, row, self.config.num_responses, names)
+        missing = [name for name in self.required_fields if _empty(fields.get(name))]
         if missing:
             raise InvalidRow(f"row {index}: no value for required field(s) {', '.join(missing)}")
         metadata = {"batch_id": self.batch.id, "row_index": index, "recipe": self.batch.recipe, **metadata}
@@ -84,7 +110,7 @@ class RecordMapper:
             suggestions=[s for s in suggestions if s.question_name in self.questions],
         )
         record.dataset = self.dataset
-        return MappedRecord(record, ranks if "ranking" in self.questions else None)
+        return MappedRecord(record, ranks if c.RANKING in self.questions else None)
 
     def _sft(self, row: dict):
         response = row.get("response")
@@ -92,7 +118,7 @@ class RecordMapper:
         if isinstance(response, str) and response.strip():
             # The annotator edits the AI's proposal in place: the text question starts from it.
             suggestions.append(
-                rg.Suggestion("response", response, agent=row.get("model_name"), score=_deita(row.get("quality_score")))
+                rg.Suggestion(c.RESPONSE, response, agent=row.get("model_name"), score=_deita(row.get("quality_score")))
             )
         metadata = {
             "model": row.get("model_name"),
@@ -101,34 +127,32 @@ class RecordMapper:
             "quality_score": row.get("quality_score"),
             "complexity_score": row.get("complexity_score"),
         }
-        return {"instruction": row.get("instruction"), "generated_response": response}, suggestions, metadata, None
+        return suggestions, metadata, None
 
     def _preference(self, row: dict):
         n = self.config.num_responses
         generations = list(row.get("generations") or [])
-        fields = {"instruction": row.get("instruction")}
-        fields.update({f"response_{i + 1}": g for i, g in enumerate(generations[:n])})
         judge = row.get("judge_model")
         ratings = list(row.get("ratings") or [])[:n]
         suggestions, scale = [], None
         for i, rating in enumerate(ratings):
-            question = self.questions.get(f"rating_{i + 1}")
+            question = self.questions.get(c.rating_question(i + 1))
             if question is None or rating is None or int(rating) not in question.values:
                 continue
             scale = (min(question.values), max(question.values))
             suggestions.append(
-                rg.Suggestion(f"rating_{i + 1}", int(rating), agent=judge, score=_scaled(rating, *scale))
+                rg.Suggestion(c.rating_question(i + 1), int(rating), agent=judge, score=_scaled(rating, *scale))
             )
         complete = len(ratings) == n and all(r is not None for r in ratings) and len(generations) >= n
         ranks = _dense_ranks(ratings, row.get("chosen_index")) if complete else None
         if ranks and scale:
             order = sorted(ranks, key=ranks.get)
-            scores = [_scaled(ratings[int(name.rsplit("_", 1)[1]) - 1], *scale) for name in order]
-            suggestions.append(rg.Suggestion("ranking", order, agent=judge, score=scores))
+            scores = [_scaled(ratings[c.candidate_number(name) - 1], *scale) for name in order]
+            suggestions.append(rg.Suggestion(c.RANKING, order, agent=judge, score=scores))
         best = _best(row, ratings)
         rationales = list(row.get("rationales") or [])
         if best is not None and best < len(rationales) and (rationales[best] or "").strip():
-            suggestions.append(rg.Suggestion("critique", rationales[best], agent=judge))
+            suggestions.append(rg.Suggestion(c.CRITIQUE, rationales[best], agent=judge))
         present = [r for r in ratings if r is not None]
         metadata = {
             "model": sorted({m for m in row.get("generation_models") or [] if m}) or None,
@@ -136,7 +160,7 @@ class RecordMapper:
             "instruction_length": _length(row.get("instruction")),
             "rating_margin": float(max(present) - min(present)) if len(present) >= 2 else None,
         }
-        return fields, suggestions, metadata, ranks
+        return suggestions, metadata, ranks
 
     def _metadata(self, values: dict[str, Any]) -> dict[str, Any]:
         """Keep what the dataset declares, typed as it declares it; drop missing values."""
@@ -176,7 +200,7 @@ def _dense_ranks(ratings: list, chosen: int | None) -> dict[str, int]:
     """response_i -> rank, best first: the judge's chosen one, then by rating; ties share a rank."""
     keys = [(0 if i == chosen else 1, -int(r)) for i, r in enumerate(ratings)]
     distinct = sorted(set(keys))
-    ranks = {f"response_{i + 1}": distinct.index(key) + 1 for i, key in enumerate(keys)}
+    ranks = {c.response_field(i + 1): distinct.index(key) + 1 for i, key in enumerate(keys)}
     return dict(sorted(ranks.items(), key=lambda item: item[1]))
 
 

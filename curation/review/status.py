@@ -9,9 +9,11 @@ from typing import Any
 import krippendorff
 import numpy as np
 
-from curation.review.api_errors import api_errors
-from curation.review.listing import iter_records
-from curation.review.lookup import require_dataset
+from curation.argilla.usernames import Usernames
+from curation.argilla.datasets import require_dataset
+from curation.argilla.errors import argilla_errors
+from curation.argilla.records import iter_reviewed
+from curation.argilla.responses import top_choice
 
 # Question types with a measurable agreement, and the level of measurement each takes.
 LEVELS = {"rating": "ordinal", "label_selection": "nominal", "ranking": "nominal"}
@@ -23,19 +25,19 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
         from curation.argilla.client import connect
 
         client = connect()
-    with api_errors(lambda: f"status of dataset {dataset_name!r}"):
-        dataset = require_dataset(client, dataset_name, workspace)
+    dataset = require_dataset(client, dataset_name, workspace)
+    with argilla_errors(f"reading the status of dataset {dataset_name!r}"):
         progress = dataset.progress(with_users_distribution=True)
-        questions = {q.name: q for q in dataset.settings.questions if q.type in LEVELS}
-        submitted = _submitted_values(client, dataset, questions)
-        usernames = {str(u.id): u.username for u in client.users}
+    questions = {q.name: q for q in dataset.settings.questions if q.type in LEVELS}
+    submitted = _submitted_values(client, dataset, questions)
+    usernames = Usernames(client)
     annotators = {
         user: {status: sum(parts[group][status] for group in ("completed", "pending")) for status in ("submitted", "discarded", "draft")}
         for user, parts in sorted(progress.get("users", {}).items())
     }
     agreement = {}
     for name, question in questions.items():
-        by_user = {usernames.get(user, user): values for user, values in submitted[name].items()}
+        by_user = {usernames(user): values for user, values in submitted[name].items()}
         agreement[name] = agreement_for(by_user, LEVELS[question.type], _domain(question))
         agreement[name]["of"] = "top choice" if question.type == "ranking" else "value"
     return {
@@ -51,24 +53,14 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
 def _submitted_values(client, dataset, questions: dict) -> dict[str, dict[str, dict[str, Any]]]:
     """question -> user id -> record id -> the value the user submitted (drafts don't count)."""
     values: dict[str, dict[str, dict[str, Any]]] = {name: defaultdict(dict) for name in questions}
-    for item in iter_records(client, dataset.id, include=("responses",)):
-        for response in item.get("responses") or []:
-            if response.get("status") != "submitted":
-                continue
-            for name, answer in (response.get("values") or {}).items():
-                if name in questions and answer and answer.get("value") is not None:
-                    value = answer["value"]
+    for record in iter_reviewed(client, dataset.id):
+        for review in record.submitted:
+            for name, value in review.values.items():
+                if name in questions and value is not None:
                     if questions[name].type == "ranking":
                         value = top_choice(value)
-                    values[name][str(response["user_id"])][str(item["id"])] = value
+                    values[name][review.user_id][record.id] = value
     return values
-
-
-def top_choice(ranking: list[dict]) -> str:
-    """The ranking's first place, as one nominal category ("a|b" when tied for first)."""
-    ranks = [item.get("rank") for item in ranking if item.get("rank") is not None]
-    best = min(ranks) if ranks else None
-    return "|".join(sorted(str(item["value"]) for item in ranking if item.get("rank") == best))
 
 
 def _domain(question) -> list | None:

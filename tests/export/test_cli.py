@@ -20,9 +20,13 @@ CURATE = Path(sys.executable).parent / "curate"
 TOKEN = "hf_standin_" + uuid.uuid4().hex
 
 
+EMPTY_HF_HOME = Path(__import__("tempfile").mkdtemp(prefix="hf-home-"))  # no saved token in it
+
+
 def curate(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run `curate` with the session's Argilla env, no inherited HF_TOKEN, plus `env`."""
+    """Run `curate` with the session's Argilla env, no inherited Hub token (HF_TOKEN or saved), plus `env`."""
     base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")}
+    base["HF_HOME"] = str(EMPTY_HF_HOME)
     return subprocess.run(
         [str(CURATE), *args], capture_output=True, text=True, timeout=300, env={**base, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
     )
@@ -100,9 +104,20 @@ def test_bad_input(reviewed, argilla_server, hub, args, env, code, message):
     assert hub.commits == []
 
 
+def test_the_token_saved_by_hf_auth_login_is_used(reviewed, argilla_server, hub, tmp_path):
+    hf_home = tmp_path / "hf-home"
+    hf_home.mkdir()
+    (hf_home / "token").write_text(TOKEN)  # where `hf auth login` saves it (huggingface_hub's HF_TOKEN_PATH)
+    done = curate("export", reviewed.sft, "--format", "sft", "--repo-id", "org/saved-token",
+                  HF_ENDPOINT=hub.url, HF_HOME=str(hf_home))
+    assert done.returncode == 0, done.stderr
+    assert hub.files("org/saved-token") == ["README.md", "data/train-00000-of-00001.parquet"]
+    assert TOKEN not in done.stdout + done.stderr
+
+
 def test_nothing_selected_pushes_nothing(reviewed, argilla_server, hub):
     done = curate("export", reviewed.empty, "--format", "sft", "--repo-id", "org/empty", HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN)
-    assert done.returncode == 1
+    assert done.returncode == 2  # the user must review more or relax the policy
     assert done.stderr.startswith(f"Error: no record of {reviewed.empty!r} passes the policy (2 seen;")
     assert hub.requests == []  # not even the repo was created
 
@@ -135,8 +150,10 @@ def test_out_must_be_empty_or_an_earlier_export(argilla_server, tmp_path):
 def test_a_wrong_api_key_is_one_line(reviewed, argilla_server, tmp_path):
     secret = "argilla.apikey." + uuid.uuid4().hex
     done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=secret)
-    assert done.returncode != 0
-    assert done.stderr.startswith("Error: ") and "refused the API key" in done.stderr.splitlines()[0]
+    assert done.returncode == 2, done.stderr  # the user must change the key
+    assert done.stderr.splitlines()[0] == (
+        f"Error: Argilla refused the API key (HTTP 401) while connecting to {argilla_server.url}"
+    )
     assert "Traceback" not in done.stderr and secret not in done.stdout + done.stderr
     assert not (tmp_path / "out").exists()
 
@@ -152,10 +169,28 @@ def test_an_annotator_key_may_not_export(reviewed, argilla_client, argilla_serve
     done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=key)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[0] == (
-        "Error: Argilla forbids this API key's user listing the records with every annotator's responses (HTTP 403)"
+        "Error: Argilla forbids this API key's user listing the dataset's records (HTTP 403)"
     )
     assert "Traceback" not in done.stderr and key not in done.stdout + done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_admin_key_exports_with_user_ids_for_names(reviewed, argilla_client, argilla_server, tmp_path):
+    """Admins read their workspace's responses but may not list users: ids stand in for names."""
+    import argilla as rg
+
+    user = rg.User(username=f"admin-key-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex, role="admin",
+                   client=argilla_client).create()
+    argilla_client.workspaces(reviewed.workspace).add_user(user)
+    key = argilla_client.api.http_client.get(f"/api/v1/users/{user.id}").json()["api_key"]
+    listing = rg.Argilla(api_url=argilla_server.url, api_key=key).api.http_client.get("/api/v1/users")
+    assert listing.status_code == 403  # the premise: an admin cannot list users
+    done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=key)
+    assert done.returncode == 0, done.stderr
+    ids = {u.username: str(u.id) for u in argilla_client.users}
+    by_name = {row["record_id"]: row["annotators"] for row in sft_expected(reviewed, "majority")}
+    got = {row["record_id"]: row["annotators"] for row in read_back(tmp_path / "out")}
+    assert got == {rid: sorted(ids[name] for name in names) for rid, names in by_name.items()}
 
 
 @pytest.mark.skipif(not os.environ.get("HF_TOKEN"), reason="needs HF_TOKEN for the real Hub")

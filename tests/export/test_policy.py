@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from curation.export.formats import MISSING, TIE, dpo_vote, sft_vote
-from curation.export.select import Review, Reviewed, admit, decide
+from curation.argilla.responses import Review, Reviewed
+from curation.export.select import admit, decide
 
 
 def record(*reviews: Review, **fields) -> Reviewed:

@@ -36,7 +36,7 @@ def answer(annotator: rg.Argilla, dataset: rg.Dataset, answers: dict[str, tuple[
 
 def responses_snapshot(client: rg.Argilla, dataset: rg.Dataset) -> dict:
     """record id -> every response as stored (values, status, user, timestamps)."""
-    from curation.review.listing import iter_records
+    from curation.argilla.records import iter_records
 
     return {
         item["external_id"]: sorted(

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from curation.cli import main
-from curation.review.listing import iter_records
-from curation.review.lookup import find_dataset
+from curation.argilla.datasets import find_dataset
+from curation.argilla.records import iter_records
 from curation.review.records import record_id
 from tests.review.sample_batches import write_sample_batch
 
@@ -36,7 +36,7 @@ def error_lines(result) -> list[str]:
 
 
 @pytest.mark.slow
-def test_push_and_status_commands(argilla_server, tmp_path):
+def test_push_and_status_commands(argilla_server, review_workspace, tmp_path):
     batch = write_sample_batch(tmp_path, "preference", 6, responses=2)
     name = unique("cli")
     pushed = invoke(["push", str(batch.path), "--dataset", name, "--no-progress"])
@@ -56,7 +56,7 @@ def test_push_and_status_commands(argilla_server, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_push_reruns_to_exactly_the_batch(argilla_server, argilla_client, tmp_path):
+def test_killed_push_reruns_to_exactly_the_batch(argilla_server, argilla_client, review_workspace, tmp_path):
     rows = 2500
     batch = write_sample_batch(tmp_path, "sft", rows, seed=9)
     name = unique("killed")
@@ -67,7 +67,7 @@ def test_killed_push_reruns_to_exactly_the_batch(argilla_server, argilla_client,
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             dataset = find_dataset(argilla_client, name)
-            seen = dataset.progress()["total"] if dataset is not None and dataset._model.status == "ready" else 0
+            seen = dataset.progress()["total"] if dataset is not None else 0
             if seen >= 500:
                 break
             time.sleep(0.2)
@@ -98,10 +98,12 @@ def test_bad_config_names_file_and_key(tmp_path, monkeypatch):
 def test_server_down_is_one_line_without_the_key(tmp_path):
     batch = write_sample_batch(tmp_path, "sft", 2)
     key = "do-not-print-" + uuid.uuid4().hex
-    for args in (["push", str(batch.path), "-d", "x"], ["status", "x"]):
+    for args in (["push", str(batch.path), "-d", "x"], ["status", "x"], ["export", "x", "--format", "sft", "--out", str(tmp_path / "o")]):
         result = invoke(args, ARGILLA_API_URL="http://127.0.0.1:6939", ARGILLA_API_KEY=key)
-        assert result.exit_code != 0
-        assert len(error_lines(result)) == 1 and "cannot reach Argilla" in error_lines(result)[0]
+        assert result.exit_code == 1, args  # a service failed: exit 1 by the table in curation/errors.py
+        assert error_lines(result) == [
+            "Error: cannot reach Argilla while connecting to http://127.0.0.1:6939 (ConnectError)"
+        ], args
         assert key not in result.stdout + result.stderr
 
 
@@ -109,10 +111,12 @@ def test_server_down_is_one_line_without_the_key(tmp_path):
 def test_wrong_api_key_is_one_line_without_the_key(argilla_server, tmp_path):
     batch = write_sample_batch(tmp_path, "sft", 2)
     key = "wrong-" + uuid.uuid4().hex
-    for args in (["push", str(batch.path), "-d", "x"], ["status", "x"]):
+    for args in (["push", str(batch.path), "-d", "x"], ["status", "x"], ["export", "x", "--format", "sft", "--out", str(tmp_path / "o")]):
         result = invoke(args, ARGILLA_API_URL=argilla_server.url, ARGILLA_API_KEY=key)
-        assert result.exit_code != 0
-        assert len(error_lines(result)) == 1 and "refused the API key" in error_lines(result)[0]
+        assert result.exit_code == 2, args  # the user must change the key: exit 2
+        assert error_lines(result) == [
+            f"Error: Argilla refused the API key (HTTP 401) while connecting to {argilla_server.url}"
+        ], args
         assert key not in result.stdout + result.stderr and argilla_server.api_key not in result.stdout + result.stderr
 
 
@@ -122,3 +126,58 @@ def test_help_documents_every_command():
         assert result.exit_code == 0 and "Usage: " in result.stdout
     assert "--num-rows" in invoke(["run", "--help"]).stdout  # generate's options, shared
     assert "ARGILLA_WORKSPACE" in invoke(["push", "--help"]).stdout
+
+
+def test_push_bad_input_is_one_line_with_exit_2(tmp_path, monkeypatch):
+    """Each of these failed with a traceback (or exit 1 and raw JSON) before; no server is needed."""
+    monkeypatch.chdir(tmp_path)
+    good = write_sample_batch(tmp_path, "sft", 2)
+    junk = write_sample_batch(tmp_path / "junk", "sft", 2)
+    (junk.path / "rows.parquet").write_bytes(b"PAR1 this is not parquet")
+    truncated = write_sample_batch(tmp_path / "truncated", "sft", 50)
+    data = (truncated.path / "rows.parquet").read_bytes()
+    (truncated.path / "rows.parquet").write_bytes(data[: len(data) // 2])
+    binary = tmp_path / "settings.yaml"
+    binary.write_bytes(bytes(range(128, 256)))
+    cases = {
+        "junk rows": ["push", str(junk.path), "-d", "x"],
+        "truncated rows": ["push", str(truncated.path), "-d", "x"],
+        "binary config": ["push", str(good.path), "-d", "x", "--config", str(binary)],
+        "empty dataset name": ["push", str(good.path), "--dataset", ""],
+        "empty workspace name": ["push", str(good.path), "-d", "x", "--workspace", " "],
+    }
+    for case, args in cases.items():
+        result = invoke(args, ARGILLA_API_URL="http://127.0.0.1:6939", ARGILLA_API_KEY="k")
+        assert result.exit_code == 2, (case, result.stdout, result.stderr)
+        assert len(error_lines(result)) == 1, case
+        assert "Traceback" not in result.stdout + result.stderr, case
+
+
+@pytest.mark.slow
+def test_run_refuses_before_generating_when_the_workspace_is_ambiguous(argilla_server, argilla_client, tmp_path, monkeypatch):
+    import argilla as rg
+
+    monkeypatch.delenv("ARGILLA_WORKSPACE", raising=False)
+    monkeypatch.setenv("CURATION_HOME", str(tmp_path / "home"))
+    for _ in range(2):
+        rg.Workspace(name=unique("team"), client=argilla_client).create()
+    result = invoke(["run", "prompt", "-n", "1", "--dataset", unique("ambiguous")])
+    assert result.exit_code == 2
+    assert error_lines(result)[0].startswith("Error: the server has several workspaces (")
+    assert not (tmp_path / "home" / "batches").exists()  # nothing was generated
+
+
+@pytest.mark.slow
+def test_run_generates_and_pushes(argilla_server, argilla_client, review_workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATION_HOME", str(tmp_path / "home"))
+    name = unique("run")
+    result = invoke(["run", "prompt", "-n", "2", "--dataset", name, "-q"])
+    assert result.exit_code == 0, result.stderr
+    (batch_dir,) = (tmp_path / "home" / "batches").iterdir()
+    from curation.batch import load_batch
+
+    batch = load_batch(batch_dir)
+    dataset = find_dataset(argilla_client, name, review_workspace)
+    ids = sorted(item["external_id"] for item in iter_records(argilla_client, dataset.id))
+    assert ids == sorted(record_id(batch.id, i) for i in range(len(batch.rows())))
+    assert f"Pushed {len(ids)} new record(s) of batch {batch.id} to dataset '{name}' (created)" in result.stdout

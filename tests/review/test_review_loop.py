@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from curation.errors import ConfigError
-from curation.review.listing import iter_records
-from curation.review.lookup import find_dataset
+from curation.argilla.datasets import find_dataset
+from curation.argilla.records import iter_records
+from curation.errors import BadInput, ConfigError
 from curation.review.push import push_batch
 from curation.review.records import record_id
 from curation.review.status import review_status
@@ -24,11 +24,9 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def annotators(argilla_client):
-    """Two annotators in the workspace push uses by default."""
-    from curation.review.push import _workspace
-
-    workspace = _workspace(argilla_client, None).name
+def annotators(argilla_client, review_workspace):
+    """Two annotators in the tests' workspace."""
+    workspace = review_workspace
     return workspace, add_annotator(argilla_client, workspace, unique("alice")), add_annotator(
         argilla_client, workspace, unique("bob")
     )
@@ -40,7 +38,7 @@ def test_sft_push_review_repush_and_status(argilla_client, annotators, tmp_path)
     rows = batch.rows()
     name = unique("sft")
 
-    report = push_batch(batch, name, client=argilla_client, show_progress=False)
+    report = push_batch(batch, name, workspace=workspace, client=argilla_client, show_progress=False)
     assert (report.sent, report.already_present, report.created_dataset, report.invalid) == (12, 0, True, [])
     assert report.workspace == workspace
 
@@ -75,12 +73,12 @@ def test_sft_push_review_repush_and_status(argilla_client, annotators, tmp_path)
     # Re-push after a record was lost (row 11 deleted): only that record is sent, no response changes.
     before = responses_snapshot(argilla_client, dataset)
     dataset.records.delete([records[ids[11]]])
-    again = push_batch(batch, name, client=argilla_client, show_progress=False)
+    again = push_batch(batch, name, workspace=workspace, client=argilla_client, show_progress=False)
     assert (again.sent, again.already_present, again.created_dataset) == (1, 11, False)
     after = responses_snapshot(argilla_client, dataset)
     assert sorted(after) == sorted(ids)
     assert after == {**before, ids[11]: []}
-    assert push_batch(batch, name, client=argilla_client, show_progress=False).sent == 0
+    assert push_batch(batch, name, workspace=workspace, client=argilla_client, show_progress=False).sent == 0
 
     status = review_status(name, client=argilla_client)
     assert status["records"] == {"total": 12, "completed": 9, "pending": 3}  # rows 0-8 have a submission
@@ -102,7 +100,7 @@ def test_preference_push_suggestions_and_agreement(argilla_client, annotators, t
     batch = write_sample_batch(tmp_path, "preference", 10, seed=5, responses=3)
     rows = batch.rows()
     name = unique("pref")
-    report = push_batch(batch, name, client=argilla_client, show_progress=False)
+    report = push_batch(batch, name, workspace=workspace, client=argilla_client, show_progress=False)
     assert report.sent == 10
     dataset = find_dataset(argilla_client, name)
     assert [f.name for f in dataset.settings.fields] == ["instruction", "response_1", "response_2", "response_3"]
@@ -119,8 +117,6 @@ def test_preference_push_suggestions_and_agreement(argilla_client, annotators, t
             s = suggestions[f"rating_{i}"]
             assert (s["value"], s["agent"], s["score"]) == (rating, JUDGE, pytest.approx((rating - 1) / 4))
         ranks = {entry["value"]: entry["rank"] for entry in suggestions["ranking"]["value"]}
-        distinct = sorted(set(row["ratings"]), reverse=True)
-        assert ranks == {f"response_{i}": distinct.index(r) + 1 for i, r in enumerate(row["ratings"], start=1)}
         if row["chosen_index"] is not None:
             assert ranks[f"response_{row['chosen_index'] + 1}"] == 1
             assert suggestions["critique"]["value"] == row["rationales"][row["chosen_index"]]
@@ -158,23 +154,149 @@ def test_preference_push_suggestions_and_agreement(argilla_client, annotators, t
     assert status["agreement"]["rating_2"]["alpha"] is None  # everyone gave 3: alpha is undefined
 
 
-def test_existing_dataset_must_match_the_config(argilla_client, tmp_path):
+def test_existing_dataset_must_match_the_config(argilla_client, review_workspace, tmp_path):
     name = unique("pref")
-    push_batch(write_sample_batch(tmp_path, "preference", 3, responses=2), name, client=argilla_client, show_progress=False)
+    push_batch(write_sample_batch(tmp_path, "preference", 3, responses=2), name, workspace=review_workspace, client=argilla_client, show_progress=False)
     three = write_sample_batch(tmp_path, "preference", 3, responses=3)
     with pytest.raises(ConfigError, match=rf"dataset '{name}' does not match .*preference\.yaml: it has no field 'response_3'"):
-        push_batch(three, name, client=argilla_client, show_progress=False)
+        push_batch(three, name, workspace=review_workspace, client=argilla_client, show_progress=False)
     sft = write_sample_batch(tmp_path, "sft", 3)
     with pytest.raises(ConfigError, match="it has no field 'generated_response'"):
-        push_batch(sft, name, client=argilla_client, show_progress=False)
+        push_batch(sft, name, workspace=review_workspace, client=argilla_client, show_progress=False)
 
 
-def test_rows_missing_a_required_field_are_reported_not_sent(argilla_client, tmp_path):
+def test_rows_missing_a_required_field_are_reported_not_sent(argilla_client, review_workspace, tmp_path):
     from curation.batch import write_batch
 
     good = write_sample_batch(tmp_path, "sft", 3)
     rows = good.rows()
     rows[1]["instruction"] = None
     batch = write_batch(tmp_path / "holes", rows, good.manifest)
-    report = push_batch(batch, unique("sft"), client=argilla_client, show_progress=False)
+    report = push_batch(batch, unique("sft"), workspace=review_workspace, client=argilla_client, show_progress=False)
     assert report.sent == 2 and report.invalid == ["row 1: no value for required field(s) instruction"]
+
+
+def _hand_written_preference_batch(root, rows: list[dict]):
+    from curation.batch import write_batch
+
+    template = write_sample_batch(root, "preference", 1, responses=3)
+    full = [{**template.rows()[0], **row} for row in rows]
+    return write_batch(root / "hand-written", full, {**template.manifest, "num_rows": len(full)})
+
+
+def test_ranking_suggestion_puts_the_judge_choice_first_then_ratings(argilla_client, review_workspace, tmp_path):
+    # Expected ranks written out by hand: the judge's chosen response is first even when it is not
+    # the top-rated one; the rest follow by rating, equal ratings sharing a rank.
+    cases = [
+        ({"ratings": [2, 5, 3], "chosen_index": 0}, {"response_1": 1, "response_2": 2, "response_3": 3}),
+        ({"ratings": [3, 5, 5], "chosen_index": 0}, {"response_1": 1, "response_2": 2, "response_3": 2}),
+        ({"ratings": [4, 4, 1], "chosen_index": None}, {"response_1": 1, "response_2": 1, "response_3": 2}),
+        ({"ratings": [1, 2, 4], "chosen_index": 2}, {"response_3": 1, "response_2": 2, "response_1": 3}),
+    ]
+    rows = [{**row, "rationales": [f"why {k}" for k in range(3)]} for row, _ in cases]
+    batch = _hand_written_preference_batch(tmp_path, rows)
+    name = unique("ranks")
+    push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
+    dataset = find_dataset(argilla_client, name)
+    question_names = {str(q.id): q.name for q in dataset.settings.questions}
+    items = {i["external_id"]: i for i in iter_records(argilla_client, dataset.id, include=("suggestions",))}
+    for index, (row, expected) in enumerate(cases):
+        suggestions = {question_names[s["question_id"]]: s for s in items[record_id(batch.id, index)]["suggestions"]}
+        assert {e["value"]: e["rank"] for e in suggestions["ranking"]["value"]} == expected
+        critique = suggestions.get("critique", {}).get("value")
+        assert critique == (None if row["chosen_index"] is None else f"why {row['chosen_index']}")
+
+
+def test_a_batch_with_no_reviewable_row_creates_nothing(argilla_client, review_workspace, tmp_path):
+    from curation.batch import write_batch
+
+    good = write_sample_batch(tmp_path, "sft", 3)
+    rows = [{**row, "instruction": None} for row in good.rows()]
+    batch = write_batch(tmp_path / "all-bad", rows, good.manifest)
+    name = unique("empty")
+    with pytest.raises(BadInput, match=r"has no row that can be reviewed \(3 rows; first: row 0: no value"):
+        push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
+    assert find_dataset(argilla_client, name, drafts=True) is None
+
+
+def test_without_a_workspace_a_new_dataset_is_refused_when_there_are_several(argilla_client, review_workspace, tmp_path):
+    import argilla as rg
+
+    rg.Workspace(name=unique("other-team"), client=argilla_client).create()  # at least two now
+    names = sorted(w.name for w in argilla_client.workspaces)
+    batch = write_sample_batch(tmp_path, "sft", 2)
+    name = unique("nows")
+    with pytest.raises(BadInput) as refused:
+        push_batch(batch, name, client=argilla_client, show_progress=False)
+    assert str(refused.value) == f"the server has several workspaces ({', '.join(names)}); say which one gets the dataset"
+    assert find_dataset(argilla_client, name, drafts=True) is None
+    # An existing dataset is found wherever it is, without naming its workspace.
+    push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
+    again = push_batch(batch, name, client=argilla_client, show_progress=False)
+    assert (again.workspace, again.already_present, again.sent) == (review_workspace, 2, 0)
+
+
+def test_a_foreign_draft_is_refused_and_kept(argilla_client, review_workspace, tmp_path):
+    ws = argilla_client.workspaces(review_workspace)
+    name = unique("draft")
+    # Someone else's unpublished dataset: created through the API, never published.
+    reply = argilla_client.api.http_client.post(
+        "/api/v1/datasets", json={"name": name, "workspace_id": str(ws.id), "guidelines": "theirs"}
+    )
+    assert reply.status_code == 201, reply.text
+    batch = write_sample_batch(tmp_path, "sft", 2)
+    with pytest.raises(BadInput, match="exists unpublished .* not created by a push from here"):
+        push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
+    draft = argilla_client.api.http_client.get(f"/api/v1/datasets/{reply.json()['id']}").json()
+    assert (draft["status"], draft["guidelines"]) == ("draft", "theirs")
+
+
+def test_our_own_draft_left_by_a_killed_push_is_replaced(argilla_client, review_workspace, tmp_path, monkeypatch):
+    from curation import settings
+    from curation.argilla.datasets import DRAFT_MARK
+
+    monkeypatch.setenv("CURATION_HOME", str(tmp_path / "home"))
+    ws = argilla_client.workspaces(review_workspace)
+    name = unique("ourdraft")
+    token = "0123456789abcdef0123456789abcdef"
+    (settings.home() / "push-drafts").mkdir(parents=True)
+    (settings.home() / "push-drafts" / token).write_text(name)  # what a killed push leaves behind
+    reply = argilla_client.api.http_client.post(
+        "/api/v1/datasets", json={"name": name, "workspace_id": str(ws.id), "metadata": {DRAFT_MARK: token}}
+    )
+    assert reply.status_code == 201, reply.text
+    batch = write_sample_batch(tmp_path, "sft", 2)
+    report = push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
+    assert (report.created_dataset, report.sent) == (True, 2)
+    assert argilla_client.api.http_client.get(f"/api/v1/datasets/{reply.json()['id']}").status_code == 404
+    assert not any((settings.home() / "push-drafts").iterdir())
+
+
+def test_two_pushes_racing_to_create_one_dataset(argilla_client, review_workspace, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import argilla as rg
+
+    batch = write_sample_batch(tmp_path, "sft", 20)
+    name = unique("race")
+    clients = [rg.Argilla(api_url=argilla_client.api_url, api_key=argilla_client.api_key) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(
+            lambda c: push_batch(batch, name, workspace=review_workspace, client=c, show_progress=False), clients
+        ))
+    assert sorted(r.created_dataset for r in reports) == [False, True]
+    ids = [i["external_id"] for i in iter_records(argilla_client, find_dataset(argilla_client, name).id)]
+    assert sorted(ids) == sorted(record_id(batch.id, i) for i in range(20))
+
+
+def test_creating_a_dataset_that_another_push_created_returns_theirs(argilla_client, review_workspace, tmp_path):
+    from curation.argilla.datasets import create_dataset
+    from curation.review.config import default_config_path, load_config
+
+    batch = write_sample_batch(tmp_path, "sft", 2)
+    name = unique("conflict")
+    first = push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
+    settings = load_config(default_config_path("sft")).settings(argilla_client)
+    dataset, created = create_dataset(argilla_client, name, argilla_client.workspaces(review_workspace), settings)
+    assert (created, str(dataset.id)) == (False, str(find_dataset(argilla_client, name).id))
+    assert first.created_dataset

@@ -1,0 +1,1 @@
+"""Review settings files shipped with curation (see curation/review/config.py)."""
