@@ -66,11 +66,6 @@ class ServerInfo:
     # Datasets this start found out of step with the database and reindexed: [{dataset, records}].
     reindexed: list[dict] = field(default_factory=list, compare=False)
 
-    @property
-    def public_url(self) -> str:
-        """The URL other machines reach the server at (annotators' browsers)."""
-        return public_url(self.host, port_of(self.url))
-
 
 def start(
     data_dir: Path | None = None,
