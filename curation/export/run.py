@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from curation import settings
+from curation import settings as env
 from curation.argilla.datasets import require_dataset
 from curation.argilla.records import iter_reviewed
 from curation.argilla.usernames import Usernames
@@ -58,7 +58,7 @@ def export_dataset(
         raise BadInput("nothing to export to: give an output folder (--out) and/or a Hub repo (--repo-id)")
     if repo_id is not None:
         hub.check_repo_id(repo_id)
-        token = token or settings.hf_token()
+        token = token or env.hf_token()
         if not token:
             raise BadInput("pushing to the Hub needs a token",
                            hint="set HF_TOKEN, run `hf auth login`, or pass --token")

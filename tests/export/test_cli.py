@@ -158,14 +158,19 @@ def test_a_wrong_api_key_is_one_line(reviewed, argilla_server, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_annotator_key_may_not_export(reviewed, argilla_client, argilla_server, tmp_path):
-    """Exporting reads every annotator's responses, which the server allows only owners and admins."""
+def member_key(owner, workspace: str, role: str) -> str:
+    """The API key of a new user with `role` in `workspace` (the owner may read it)."""
     import argilla as rg
 
-    user = rg.User(username=f"ann-key-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex, role="annotator",
-                   client=argilla_client).create()
-    argilla_client.workspaces(reviewed.workspace).add_user(user)
-    key = argilla_client.api.http_client.get(f"/api/v1/users/{user.id}").json()["api_key"]
+    user = rg.User(username=f"{role}-key-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex, role=role,
+                   client=owner).create()
+    owner.workspaces(workspace).add_user(user)
+    return owner.api.http_client.get(f"/api/v1/users/{user.id}").json()["api_key"]
+
+
+def test_an_annotator_key_may_not_export(reviewed, argilla_client, argilla_server, tmp_path):
+    """Exporting reads every annotator's responses, which the server allows only owners and admins."""
+    key = member_key(argilla_client, reviewed.workspace, "annotator")
     done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=key)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[0] == (
@@ -179,10 +184,7 @@ def test_an_admin_key_exports_with_user_ids_for_names(reviewed, argilla_client, 
     """Admins read their workspace's responses but may not list users: ids stand in for names."""
     import argilla as rg
 
-    user = rg.User(username=f"admin-key-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex, role="admin",
-                   client=argilla_client).create()
-    argilla_client.workspaces(reviewed.workspace).add_user(user)
-    key = argilla_client.api.http_client.get(f"/api/v1/users/{user.id}").json()["api_key"]
+    key = member_key(argilla_client, reviewed.workspace, "admin")
     listing = rg.Argilla(api_url=argilla_server.url, api_key=key).api.http_client.get("/api/v1/users")
     assert listing.status_code == 403  # the premise: an admin cannot list users
     done = curate("export", reviewed.sft, "--format", "sft", "--out", str(tmp_path / "out"), ARGILLA_API_KEY=key)

@@ -89,10 +89,12 @@ def test_sft_policies(reviewed, argilla_client, tmp_path, agreement, min_submitt
     assert report.counts == Counts(seen=10, exported=len(expected), **dropped)
 
     meta, text = card_meta(out)
-    # num_bytes is the Arrow size of the rows, as `datasets` counts it: computed here from the files.
-    import pyarrow.parquet as pq
+    # num_bytes is the Arrow size of the rows: computed here from the expected rows themselves.
+    import pyarrow as pa
 
-    arrow_bytes = sum(pq.read_table(f).nbytes for f in sorted((out / "data").glob("train-*.parquet")))
+    from curation.export.formats import FORMATS
+
+    arrow_bytes = pa.Table.from_pylist(expected, schema=FORMATS["sft"].schema).nbytes
     assert meta["dataset_info"]["splits"] == [
         {"name": "train", "num_bytes": arrow_bytes, "num_examples": len(expected)}
     ]
