@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
+
+from curation import settings
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -61,7 +62,7 @@ def start(data_dir: Path | None, port: int, host: str, search_engine: str, timeo
     password = None
     fresh_owner = not embedded.owner_exists(data_dir)
     if fresh_owner:
-        password = os.environ.get("ARGILLA_OWNER_PASSWORD") or embedded.new_secret()
+        password = settings.argilla_owner_password() or embedded.new_secret()
     already = embedded.status(data_dir)
     info = already or embedded.start(data_dir, port, search_engine=search_engine,
                                      owner_password=password, timeout=timeout, host=host)

@@ -241,7 +241,7 @@ def _server_env(data_dir: Path, search_engine: str) -> dict[str, str]:
         ARGILLA_HOME_PATH=str(data_dir),
         ARGILLA_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'argilla.db'}?check_same_thread=False",
         ARGILLA_SEARCH_ENGINE=search_engine,
-        ARGILLA_REDIS_URL=os.environ.get("ARGILLA_REDIS_URL") or f"unix://{redis_socket(data_dir)}",
+        ARGILLA_REDIS_URL=settings.argilla_redis_url() or f"unix://{redis_socket(data_dir)}",
         HF_HUB_DISABLE_TELEMETRY="1",
         PYTHONUNBUFFERED="1",
     )
@@ -289,8 +289,8 @@ def _setup(
     fresh = not owner_exists(data_dir)
     credentials = {
         "username": OWNER_USERNAME,
-        "api_key": api_key or os.environ.get("ARGILLA_API_KEY") or new_secret(),
-        "password": password or os.environ.get("ARGILLA_OWNER_PASSWORD") or new_secret(),
+        "api_key": api_key or settings.argilla_api_key() or new_secret(),
+        "password": password or settings.argilla_owner_password() or new_secret(),
         "reset": fresh,
     }
     if len(credentials["password"]) < 8:
