@@ -1,15 +1,20 @@
 """Review settings files (argilla_configs/*.yaml): load, validate, and build `argilla.Settings`.
 
-Validation is plain Python and needs no server, so a wrong file fails before anything is
-sent; every error names the file and the key, e.g.
+Each field, question, metadata property and vector is checked by the argilla SDK class it
+becomes (`rg.TextField`, `rg.RatingQuestion`, ...), constructed without a server, so a wrong
+file fails before anything is sent. This module adds only what the SDK does not know: the
+top-level keys, `kind`, the contract names (curation/contract.py), the preference expansion,
+and two server rules the SDK leaves to the server. Every error names the file and the key, e.g.
 ``argilla_configs/sft.yaml: questions[1].type: unknown type 'ratng'``.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import yaml
@@ -20,102 +25,99 @@ from curation.errors import ConfigError
 
 KINDS = ("sft", "preference")
 AUTO = "auto"
+SECTIONS = ("fields", "questions", "metadata", "vectors")
+_TOP = ("name", "kind", "num_responses", "rating_values", "guidelines", *SECTIONS, "distribution")
+_NOUN = {"fields": "field", "questions": "question", "metadata": "metadata property", "vectors": "vector"}
+# The SDK's names for settings whose file keys read differently (`labels` becomes `options`, ...).
+_SDK_KEYS = {"options": ("labels", "values"), "values": ("options",), "visible_options": ("visible_labels",),
+             "options_order": ("labels_order",)}
+# Rules argilla-server enforces and the SDK does not check: names, and the rating scale.
+_NAME = re.compile(r"^(?=.*[a-z0-9])[a-z0-9_-]+$")
+_RATING = range(0, 11)
 
-_NAME = re.compile(r"^(?=.*[a-z0-9])[a-z0-9_-]+$")  # what argilla-server accepts for names
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ValueError(f"invalid name {value!r} (use lowercase letters, digits, '_' and '-')")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
+# Stands in for the client while the SDK classes check a file: their constructors only keep
+# `api.<resource>` for later requests, and validation makes none (no server is needed).
+_UNSENT = SimpleNamespace(api=SimpleNamespace(fields=None, questions=None, metadata=None, vectors=None))
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {value!r}")
-    return value
+def _classes(section: str) -> dict[str | None, type]:
+    """Our `type` names -> the SDK class of each; vectors have no type."""
+    import argilla as rg
+
+    return {
+        "fields": {"text": rg.TextField, "image": rg.ImageField, "chat": rg.ChatField, "custom": rg.CustomField},
+        "questions": {
+            "rating": rg.RatingQuestion,
+            "label": rg.LabelQuestion,
+            "multi_label": rg.MultiLabelQuestion,
+            "text": rg.TextQuestion,
+            "ranking": rg.RankingQuestion,
+            "span": rg.SpanQuestion,
+        },
+        "metadata": {
+            "terms": rg.TermsMetadataProperty,
+            "integer": rg.IntegerMetadataProperty,
+            "float": rg.FloatMetadataProperty,
+        },
+        "vectors": {None: rg.VectorField},
+    }[section]
 
 
-def _positive_int(value: Any) -> int:
-    if _int(value) < 1:
-        raise ValueError(f"expected an integer >= 1, got {value!r}")
-    return value
+def _sdk_object(fail, section: str, at: str, item: Any, client):
+    """The SDK object `item` describes, built by its class; the class's errors name `at` and the key."""
+    from argilla._exceptions import ArgillaError
+    from pydantic import ValidationError
+
+    if not isinstance(item, dict):
+        raise fail(at, f"expected a mapping, got {item!r}")
+    classes = _classes(section)
+    typed = None not in classes
+    kind = item.get("type") if typed else None
+    if kind not in classes:
+        problem = "missing" if kind is None else f"unknown type {kind!r}"
+        raise fail(f"{at}.type", f"{problem} (expected one of {', '.join(classes)})")
+    make = classes[kind]
+    params = inspect.signature(make).parameters
+    keys = [key for key in params if key not in ("client", "_client")]
+    kwargs = {key: value for key, value in item.items() if not (typed and key == "type")}
+    for key in kwargs:
+        if key not in keys:
+            raise fail(f"{at}.{key}", f"unknown key (expected one of {', '.join((['type'] if typed else []) + keys)})")
+    for key in keys:
+        if params[key].default is inspect.Parameter.empty and key not in kwargs:
+            raise fail(f"{at}.{key}", f"required for a {' '.join(filter(None, (kind, _NOUN[section])))}")
+    kwargs["client" if "client" in params else "_client"] = client
+    try:
+        return make(**kwargs)
+    except ArgillaError as exc:
+        if isinstance(exc.__cause__, ValidationError):  # the metadata classes wrap pydantic's error
+            raise fail(*_located(at, item, exc.__cause__)) from None
+        raise fail(at, exc.args[0] if exc.args else str(exc)) from None
+    except ValueError as exc:  # pydantic's ValidationError, or labels/values neither a list nor a mapping
+        raise fail(*_located(at, item, exc)) from None
 
 
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
+def _located(at: str, item: dict, exc: ValueError) -> tuple[str, str]:
+    """(`at.key`, message) for the SDK's error, `key` as the file spells it."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        sdk_key = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    else:
+        sdk_key, message = "options", str(exc)
+    key = sdk_key if sdk_key in item else next((k for k in _SDK_KEYS.get(sdk_key, ()) if k in item), "")
+    if not key:
+        return at, message
+    return f"{at}.{key}", f"{message.rstrip('.')}, got {item[key]!r}"
 
 
-def _rating_values(value: Any) -> list[int]:
-    if not isinstance(value, list) or not 2 <= len(value) <= 11:
-        raise ValueError(f"expected a list of 2 to 11 integers, got {value!r}")
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 10:
-            raise ValueError(f"rating values must be integers from 0 to 10, got {item!r}")
-    if len(set(value)) != len(value):
-        raise ValueError(f"rating values must be unique, got {value!r}")
-    return list(value)
+def _failer(where: str) -> Callable[[str, str], ConfigError]:
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
-
-def _labels(value: Any) -> list[str] | dict[str, str]:
-    """A list of labels, or a mapping label -> title shown in the UI."""
-    keys = list(value) if isinstance(value, (list, dict)) else None
-    if not keys or len(keys) < 2 or not all(isinstance(k, str) and k for k in keys):
-        raise ValueError(f"expected at least 2 labels (a list, or a mapping label: title), got {value!r}")
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"labels must be unique, got {keys!r}")
-    return dict(value) if isinstance(value, dict) else list(value)
-
-
-def _options(value: Any) -> list:
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"expected a non-empty list, got {value!r}")
-    return list(value)
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-    return check
-
-
-_PROPERTY = {"name": _name, "type": _str, "title": _str, "description": _str, "required": _bool}
-FIELD_TYPES = {
-    "text": {"use_markdown": _bool},
-    "image": {},
-    "chat": {"use_markdown": _bool},
-    "custom": {"template": _str, "advanced_mode": _bool},
-}
-QUESTION_TYPES = {
-    "rating": {"values": _rating_values},
-    "label": {"labels": _labels, "visible_labels": _int},
-    "multi_label": {"labels": _labels, "visible_labels": _int, "labels_order": _choice("natural", "suggestion")},
-    "text": {"use_markdown": _bool},
-    "ranking": {"values": _labels},
-    "span": {"field": _name, "labels": _labels, "allow_overlapping": _bool, "visible_labels": _int},
-}
-_QUESTION_REQUIRES = {"rating": ("values",), "label": ("labels",), "multi_label": ("labels",), "span": ("field", "labels")}
-_METADATA = {"name": _name, "type": _str, "title": _str, "visible_for_annotators": _bool}
-METADATA_TYPES = {"terms": {"options": _options}, "integer": {"min": _int, "max": _int}, "float": {"min": _number, "max": _number}}
-_VECTOR = {"name": _name, "dimensions": _positive_int, "title": _str}
-_TOP = ("name", "kind", "num_responses", "rating_values", "guidelines", "fields", "questions", "metadata", "vectors", "distribution")
+    return fail
 
 
 @dataclass(frozen=True)
@@ -143,49 +145,13 @@ class ReviewConfig:
         """The `argilla.Settings` this file describes, bound to `client`."""
         import argilla as rg
 
-        def build(section: str, index: int, item: dict, make: Callable[..., Any]):
-            kwargs = {k: v for k, v in item.items() if k != "type"}
-            try:
-                return make(**kwargs)
-            except Exception as exc:  # the SDK's own checks, in case ours let something through
-                raise ConfigError(f"{self.display}: {section}[{index}]: {exc}") from exc
-
-        field_classes = {
-            "text": lambda **kw: rg.TextField(client=client, **kw),
-            "image": lambda **kw: rg.ImageField(_client=client, **kw),
-            "chat": lambda **kw: rg.ChatField(_client=client, **kw),
-            "custom": lambda **kw: rg.CustomField(_client=client, **kw),
+        fail = _failer(self.display)
+        built = {
+            section: [_sdk_object(fail, section, f"{section}[{i}]", item, client) for i, item in enumerate(items)]
+            for section, items in zip(SECTIONS, (self.fields, self.questions, self.metadata, self.vectors))
         }
-        question_classes = {
-            "rating": rg.RatingQuestion,
-            "label": rg.LabelQuestion,
-            "multi_label": rg.MultiLabelQuestion,
-            "text": rg.TextQuestion,
-            "ranking": rg.RankingQuestion,
-            "span": rg.SpanQuestion,
-        }
-        metadata_classes = {
-            "terms": rg.TermsMetadataProperty,
-            "integer": rg.IntegerMetadataProperty,
-            "float": rg.FloatMetadataProperty,
-        }
-        return rg.Settings(
-            guidelines=self.guidelines,
-            fields=[build("fields", i, f, field_classes[f["type"]]) for i, f in enumerate(self.fields)],
-            questions=[
-                build("questions", i, q, lambda **kw: question_classes[q["type"]](client=client, **kw))
-                for i, q in enumerate(self.questions)
-            ],
-            metadata=[
-                build("metadata", i, m, lambda **kw: metadata_classes[m["type"]](client=client, **kw))
-                for i, m in enumerate(self.metadata)
-            ],
-            vectors=[
-                build("vectors", i, v, lambda **kw: rg.VectorField(_client=client, **kw))
-                for i, v in enumerate(self.vectors)
-            ],
-            distribution=rg.TaskDistribution(min_submitted=self.min_submitted),
-        )
+        distribution = rg.TaskDistribution(min_submitted=self.min_submitted)
+        return rg.Settings(guidelines=self.guidelines, distribution=distribution, **built)
 
 
 def display_path(path: Path) -> str:
@@ -210,24 +176,14 @@ def default_config_path(kind: str) -> Path:
 
 def load_config(path: str | Path, *, num_responses: int | None = None) -> ReviewConfig:
     """Read and validate a settings file; `num_responses` is the batch's count for `num_responses: auto`."""
+    import argilla as rg
+    from argilla._exceptions import SettingsError
+    from pydantic import ValidationError
+
     path = Path(path)
     where = display_path(path)
-
-    def fail(key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such settings file", hint=f"the defaults are in {configs_dir()}") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not a YAML settings file (not UTF-8 text)") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"{where}: invalid YAML: {at}{getattr(exc, 'problem', None) or exc}") from None
+    fail = _failer(where)
+    data = _read(path, where)
     if not isinstance(data, dict):
         raise fail("", "expected a mapping of settings (fields, questions, ...)")
     for key in data:
@@ -242,38 +198,41 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
             if key in data:
                 raise fail(key, "only used by kind preference")
     guidelines = data.get("guidelines")
-    if guidelines is not None:
-        guidelines = _check(fail, "guidelines", guidelines, _str)
+    try:
+        rg.Settings(guidelines=guidelines)  # no client: Settings connects only when asked to fetch or create
+    except SettingsError as exc:
+        raise fail("guidelines", f"{exc.args[0]}, got {guidelines!r}") from None
 
-    fields = _items(fail, data, "fields", FIELD_TYPES, _PROPERTY)
-    questions = _items(fail, data, "questions", QUESTION_TYPES, _PROPERTY)
-    metadata = _items(fail, data, "metadata", METADATA_TYPES, _METADATA)
-    vectors = _items(fail, data, "vectors", None, _VECTOR)
-    for index, question in enumerate(questions):
-        required = _QUESTION_REQUIRES.get(question["type"], ())
-        if question["type"] == "ranking" and not (kind == "preference" and question["name"] == RANKING):
-            required = ("values",)  # the preference ranking's values come from num_responses
-        for key in required:
-            if key not in question:
-                raise fail(f"questions[{index}].{key}", f"required for a {question['type']} question")
-    seen: dict[str, str] = {}  # Argilla wants names unique across all four sections
-    for section, items in (("fields", fields), ("questions", questions), ("metadata", metadata), ("vectors", vectors)):
-        for index, item in enumerate(items):
-            if item["name"] in seen:
-                raise fail(f"{section}[{index}].name", f"{item['name']!r} is already used in {seen[item['name']]}")
-            seen[item["name"]] = section
-
+    items: dict[str, list] = {}
+    for section in SECTIONS:
+        raw = data.get(section) or []
+        if not isinstance(raw, list):
+            raise fail(section, "expected a list")
+        items[section] = [dict(item) if isinstance(item, dict) else item for item in raw]
     n = None
     if kind == "preference":
         n = _responses(fail, data.get("num_responses", AUTO), num_responses)
-        fields, questions = _expand_preference(fail, data, fields, questions, n)
+        _fill_ranking(fail, items["questions"], n)
+    _check_items(fail, kind, items)
+
+    fields, questions = items["fields"], items["questions"]
+    if kind == "preference":
+        values = _rating_scale(fail, "rating_values", data.get("rating_values", [1, 2, 3, 4, 5]))
+        fields = fields + [
+            {"type": "text", "name": response_field(i), "title": f"Response {i}", "use_markdown": True, "required": True}
+            for i in range(1, n + 1)
+        ]
+        questions = [
+            {"type": "rating", "name": rating_question(i), "title": f"Rate response {i}", "values": values, "required": True}
+            for i in range(1, n + 1)
+        ] + questions
 
     field_names = {f["name"] for f in fields}
-    for index, question in enumerate(questions):
+    for index, question in enumerate(items["questions"]):
         if question["type"] == "span" and question["field"] not in field_names:
             raise fail(f"questions[{index}].field", f"no field named {question['field']!r}")
-    for section, items in (("fields", fields), ("questions", questions)):
-        types = {item["name"]: item["type"] for item in items}
+    for section, declared in (("fields", fields), ("questions", questions)):
+        types = {item["name"]: item["type"] for item in declared}
         for name, expected in CONTRACT[kind][section].items():
             if name not in types:
                 raise fail(section, f"missing {name!r} ({expected}): push fills it and export reads it")
@@ -286,7 +245,10 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
     for key in distribution:
         if key != "min_submitted":
             raise fail(f"distribution.{key}", "unknown key (expected min_submitted)")
-    min_submitted = _check(fail, "distribution.min_submitted", distribution.get("min_submitted", 1), _positive_int)
+    try:
+        min_submitted = rg.TaskDistribution(min_submitted=distribution.get("min_submitted", 1)).min_submitted
+    except ValidationError as exc:
+        raise fail(*_located("distribution", distribution, exc)) from None
 
     return ReviewConfig(
         path=path,
@@ -295,46 +257,68 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
         guidelines=guidelines,
         fields=tuple(fields),
         questions=tuple(questions),
-        metadata=tuple(metadata),
-        vectors=tuple(vectors),
+        metadata=tuple(items["metadata"]),
+        vectors=tuple(items["vectors"]),
         min_submitted=min_submitted,
     )
 
 
-def _check(fail, key: str, value: Any, check: Callable[[Any], Any]) -> Any:
+def _read(path: Path, where: str) -> Any:
     try:
-        return check(value)
-    except ValueError as exc:
-        raise fail(key, str(exc)) from None
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such settings file", hint=f"the defaults are in {configs_dir()}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not a YAML settings file (not UTF-8 text)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError(f"{where}: invalid YAML: {at}{getattr(exc, 'problem', None) or exc}") from None
 
 
-def _items(fail, data: dict, section: str, types: dict | None, common: dict) -> list[dict]:
-    """Validate one list section; `types` maps each `type` to the extra keys it takes."""
-    raw = data.get(section) or []
-    if not isinstance(raw, list):
-        raise fail(section, "expected a list")
-    items = []
-    for index, item in enumerate(raw):
-        at = f"{section}[{index}]"
-        if not isinstance(item, dict):
-            raise fail(at, f"expected a mapping, got {item!r}")
-        allowed = dict(common)
-        if types is not None:
-            if "type" not in item:
-                raise fail(f"{at}.type", f"missing (one of {', '.join(types)})")
-            if item["type"] not in types:
-                raise fail(f"{at}.type", f"unknown type {item['type']!r} (expected one of {', '.join(types)})")
-            allowed.update(types[item["type"]])
-        for key in ("name", *(["dimensions"] if section == "vectors" else [])):
-            if key not in item:
-                raise fail(f"{at}.{key}", "missing")
-        checked = {}
-        for key, value in item.items():
-            if key not in allowed:
-                raise fail(f"{at}.{key}", f"unknown key (expected one of {', '.join(allowed)})")
-            checked[key] = _check(fail, f"{at}.{key}", value, allowed[key])
-        items.append(checked)
-    return items
+def _check_items(fail, kind: str, items: dict[str, list]) -> None:
+    """Build each item with its SDK class (no server), then check what the SDK leaves to the server."""
+    import argilla as rg
+
+    seen: dict[str, str] = {}  # Argilla wants names unique across all four sections
+    for section in SECTIONS:
+        for index, item in enumerate(items[section]):
+            at = f"{section}[{index}]"
+            built = _sdk_object(fail, section, at, item, _UNSENT)
+            try:
+                rg.Settings(**{section: [built]})  # the SDK refuses names its collections use (count, index)
+            except ValueError as exc:
+                raise fail(f"{at}.name", str(exc)) from None
+            if "required" in item:
+                item["required"] = built.required  # as the SDK read it (YAML 'no' is a string to us)
+            _check_name(fail, f"{at}.name", item["name"], kind, seen, section)
+            if item.get("type") == "rating" and section == "questions":
+                _rating_scale(fail, f"{at}.values", item["values"])
+
+
+def _check_name(fail, key: str, name: str, kind: str, seen: dict[str, str], section: str) -> None:
+    """argilla-server's name rule, names unique across sections, and the names preference generates."""
+    if not _NAME.match(name):
+        raise fail(key, f"invalid name {name!r} (use lowercase letters, digits, '_' and '-')")
+    if kind == "preference" and section in ("fields", "questions") and re.fullmatch(r"(response|rating)_\d+", name):
+        raise fail(key, f"{name!r} is generated from num_responses; remove it")
+    if name in seen:
+        raise fail(key, f"{name!r} is already used in {seen[name]}")
+    seen[name] = section
+
+
+def _rating_scale(fail, key: str, values: Any) -> list[int]:
+    """argilla-server's rating scale (the SDK checks only that values are distinct)."""
+    if not isinstance(values, list) or not 2 <= len(values) <= 11:
+        raise fail(key, f"expected a list of 2 to 11 integers, got {values!r}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in _RATING:
+            raise fail(key, f"rating values must be integers from 0 to 10, got {value!r}")
+    if len(set(values)) != len(values):
+        raise fail(key, f"rating values must be unique, got {values!r}")
+    return list(values)
 
 
 def _responses(fail, declared: Any, counted: int | None) -> int:
@@ -345,34 +329,17 @@ def _responses(fail, declared: Any, counted: int | None) -> int:
         declared = counted
     elif counted is not None and declared != counted:
         raise fail("num_responses", f"is {declared!r} but the batch has {counted} responses per row")
-    n = _check(fail, "num_responses", declared, _int)
-    if not 2 <= n <= 50:
-        raise fail("num_responses", f"expected 2 to 50 responses, got {n}")
-    return n
+    if isinstance(declared, bool) or not isinstance(declared, int) or not 2 <= declared <= 50:
+        raise fail("num_responses", f"expected 2 to 50 responses, got {declared!r}")
+    return declared
 
 
-def _expand_preference(fail, data: dict, fields: list, questions: list, n: int) -> tuple[list, list]:
-    """Add response_i text fields and rating_i questions, and fill the ranking's values."""
-    values = _check(fail, "rating_values", data.get("rating_values", [1, 2, 3, 4, 5]), _rating_values)
-    for section, items in (("fields", fields), ("questions", questions)):
-        for index, item in enumerate(items):
-            if re.fullmatch(r"(response|rating)_\d+", item["name"]):
-                raise fail(f"{section}[{index}].name", f"{item['name']!r} is generated from num_responses; remove it")
-    fields = fields + [
-        {"type": "text", "name": response_field(i), "title": f"Response {i}", "use_markdown": True, "required": True}
-        for i in range(1, n + 1)
-    ]
-    ratings = [
-        {"type": "rating", "name": rating_question(i), "title": f"Rate response {i}", "values": values, "required": True}
-        for i in range(1, n + 1)
-    ]
+def _fill_ranking(fail, questions: list, n: int) -> None:
+    """Give the preference ranking its values, response_1 .. response_n, unless the file lists the same."""
     expected = {response_field(i): f"Response {i}" for i in range(1, n + 1)}
-    filled = []
     for index, question in enumerate(questions):
-        if question["name"] == RANKING and question["type"] == "ranking":
+        if isinstance(question, dict) and question.get("name") == RANKING and question.get("type") == "ranking":
             given = question.get("values")
-            if given is not None and sorted(given) != sorted(expected):
+            if given is not None and (not isinstance(given, (list, dict)) or sorted(map(str, given)) != sorted(expected)):
                 raise fail(f"questions[{index}].values", f"must be {sorted(expected)} for {n} responses; omit it")
-            question = {**question, "values": given or expected}
-        filled.append(question)
-    return fields, ratings + filled
+            question["values"] = given or expected

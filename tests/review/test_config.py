@@ -77,9 +77,9 @@ def test_misspelled_question_type_names_file_and_key(tmp_path, monkeypatch):
         (lambda d: d["metadata"].append({"name": "recipe", "type": "terms"}), "metadata[8].name: 'recipe' is already used in metadata"),
         (lambda d: d["metadata"][0].update(name="response"), "metadata[0].name: 'response' is already used in questions"),
         (lambda d: d["metadata"][3].update(type="string"), "metadata[3].type: unknown type 'string'"),
-        (lambda d: d.update(distribution={"min_submitted": 0}), "distribution.min_submitted: expected an integer >= 1"),
+        (lambda d: d.update(distribution={"min_submitted": 0}), "distribution.min_submitted: Input should be greater than 0, got 0"),
         (lambda d: d.update(num_responses=2), "num_responses: only used by kind preference"),
-        (lambda d: d.update(vectors=[{"name": "emb", "dimensions": 0}]), "vectors[0].dimensions: expected an integer >= 1"),
+        (lambda d: d.update(vectors=[{"name": "emb", "dimensions": 0}]), "vectors[0].dimensions: dimensions must be greater than 0, got 0"),
         (lambda d: d["fields"][0].update(name="Instruction!"), "fields[0].name: invalid name 'Instruction!'"),
     ],
 )
@@ -91,10 +91,95 @@ def test_wrong_sft_configs_name_the_key(tmp_path, edit, message):
     assert message in str(err.value)
 
 
+def label(**item):
+    return lambda d: d["questions"].append({"name": "topic", "type": "label", **item})
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # The argilla SDK's own checks, located by the file's keys (the SDK's names differ: options, visible_options).
+        (lambda d: d["fields"][0].update(title=5), "fields[0].title: Input should be a valid string, got 5"),
+        (lambda d: d["fields"][0].update(use_markdown="maybe"), "fields[0].use_markdown: Input should be a valid boolean"),
+        (lambda d: d["fields"][0].pop("name"), "fields[0].name: required for a text field"),
+        (lambda d: d["questions"][0].update(values=[1, 1, 2]), "questions[0].values: All values must be unique, got [1, 1, 2]"),
+        (lambda d: d["questions"][0].update(values="1-5"), "questions[0].values: Invalid labels format"),
+        (lambda d: d["questions"][0].pop("type"), "questions[0].type: missing (expected one of rating, label"),
+        (lambda d: d["questions"].append("rating"), "questions[3]: expected a mapping, got 'rating'"),
+        (label(labels=["a", "a"]), "questions[3].labels: All labels must be unique, got ['a', 'a']"),
+        (label(labels=["a", "b", "c"], visible_labels=2), "questions[3].visible_labels: Input should be greater than or equal to 3, got 2"),
+        (label(labels=["a", "b"], labels_order="natural"), "questions[3].labels_order: unknown key (expected one of type, name, labels,"),
+        (lambda d: d["questions"].append({"name": "t", "type": "multi_label", "labels": ["a", "b"], "labels_order": "random"}),
+         "questions[3].labels_order: Input should be 'natural' or 'suggestion', got 'random'"),
+        (lambda d: d["questions"].append({"name": "s", "type": "span", "field": "nope", "labels": ["a", "b"]}),
+         "questions[3].field: no field named 'nope'"),
+        (lambda d: d["metadata"][0].update(options="abc"), "metadata[0].options: Input should be a valid list, got 'abc'"),
+        (lambda d: d["metadata"][1].update(min=5, max=1), "metadata[1]: min must be less than max"),
+        (lambda d: d["metadata"][0].update(visible_for_annotators="sometimes"),
+         "metadata[0].visible_for_annotators: Input should be a valid boolean"),
+        (lambda d: d["metadata"].append({"name": "count", "type": "terms"}), "metadata[8].name: Property with name 'count' conflicts"),
+        (lambda d: d.update(vectors=[{"name": "emb"}]), "vectors[0].dimensions: required for a vector"),
+        (lambda d: d.update(vectors=[{"name": "emb", "dimensions": 3, "type": "x"}]),
+         "vectors[0].type: unknown key (expected one of name, dimensions, title)"),
+        (lambda d: d.update(guidelines=["read"]), "guidelines: Guidelines must be a string or a path to a file, got ['read']"),
+        (lambda d: d.update(distribution={"min_submitted": "x"}), "distribution.min_submitted: Input should be a valid integer"),
+        (lambda d: d.update(distribution={"min": 1}), "distribution.min: unknown key (expected min_submitted)"),
+    ],
+)
+def test_the_sdk_checks_each_item_and_errors_name_the_key(tmp_path, monkeypatch, edit, message):
+    monkeypatch.chdir(tmp_path)
+    path = edited(tmp_path, SFT, edit)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"sft.yaml: {message}")
+
+
+def test_values_are_kept_as_the_sdk_reads_them(tmp_path):
+    def edit(d):
+        d["fields"][0]["required"] = "no"  # a quoted 'no' is a string in YAML; the SDK reads it as false
+        d["questions"].append({"name": "topic", "type": "multi_label", "labels": {"a": "Alpha", "b": "Beta"}})
+        d["metadata"].append({"name": "turns", "type": "integer", "min": 0, "max": 10})
+        d["vectors"] = [{"name": "emb", "dimensions": 8, "title": "Embedding"}]
+
+    config = load_config(edited(tmp_path, SFT, edit))
+    assert config.fields[0]["required"] is False
+    assert config.question("topic")["labels"] == {"a": "Alpha", "b": "Beta"}
+    assert [v["name"] for v in config.vectors] == ["emb"]
+
+
+def test_validation_needs_no_server(monkeypatch):
+    """load_config builds every SDK object without a client: a default one would connect."""
+    import argilla as rg
+
+    def connect(cls):
+        raise AssertionError("load_config asked the SDK for a client")
+
+    monkeypatch.setattr(rg.Argilla, "_get_default", classmethod(connect))
+    assert load_config(SFT).kind == "sft"
+    assert load_config(PREFERENCE, num_responses=3).num_responses == 3
+
+
 def test_preference_generated_names_cannot_be_redeclared(tmp_path):
     path = edited(tmp_path, PREFERENCE, lambda d: d["fields"].append({"name": "response_1", "type": "text"}))
     with pytest.raises(ConfigError, match=r"fields\[1\]\.name: 'response_1' is generated from num_responses"):
         load_config(path, num_responses=2)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(rating_values=[1, 20]), "rating_values: rating values must be integers from 0 to 10, got 20"),
+        (lambda d: d.update(rating_values=[1, 1]), "rating_values: rating values must be unique"),
+        (lambda d: d["questions"][0].update(values=["a", "b"]), "questions[0].values: must be ['response_1', 'response_2'] for 2 responses"),
+        (lambda d: d["questions"][1].update(use_markdown="x"), "questions[1].use_markdown: Input should be a valid boolean"),
+        (lambda d: d.update(num_responses=True), "num_responses: is True but the batch has 2 responses per row"),
+    ],
+)
+def test_wrong_preference_configs_name_the_key(tmp_path, monkeypatch, edit, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config(edited(tmp_path, PREFERENCE, edit), num_responses=2)
+    assert str(err.value).startswith(f"preference.yaml: {message}")
 
 
 def test_invalid_yaml_and_missing_file(tmp_path):
