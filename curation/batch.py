@@ -1,4 +1,5 @@
-"""A batch: one generation run on disk — `rows.parquet` + `manifest.json` in one folder.
+"""A batch: one generation run on disk — `rows.parquet` + `manifest.json` in one folder
+(plus `generation.log`, distilabel's log of the run, written from its start).
 
 Row schemas (the contract between `generate` and `push`):
 

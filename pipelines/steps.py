@@ -187,7 +187,9 @@ def report_progress(pipeline) -> None:
     """Append a ReportProgress step to every leaf of a built pipeline (it changes no row)."""
     from distilabel.constants import STEP_ATTR_NAME
 
-    for index, leaf in enumerate(sorted(pipeline.dag.leaf_steps)):
+    # Not `dag.leaf_steps`: a cached property, it would keep the old leaves once read.
+    leaves = sorted(name for name in pipeline.dag if not list(pipeline.dag.get_step_successors(name)))
+    for index, leaf in enumerate(leaves):
         step = pipeline.dag.get_step(leaf)[STEP_ATTR_NAME]
         step.connect(ReportProgress(name=f"report_progress_{index}", pipeline=pipeline))
 

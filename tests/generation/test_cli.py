@@ -41,33 +41,29 @@ def _error_line(result) -> str:
     return lines[0]
 
 
-def test_missing_seed_file(curation_home, tmp_path):
-    result = invoke("generate", "self-instruct", "--seeds", str(tmp_path / "nope.jsonl"))
+SEED_FILES = {
+    # name: (recipe, file name or None for no --seeds, file text, words of the one error line)
+    "missing file": ("self-instruct", "nope.jsonl", None, "seed file not found"),
+    "seeds required": ("evol-instruct", None, None, "needs --seeds FILE with column(s): instruction"),
+    "malformed JSONL": ("responses", "bad.jsonl", '{"instruction": "ok"}\n{not json\n', "not valid JSONL"),
+    "missing column": ("responses", "seeds.csv", "question\nWhat is rain?\n",
+                       "missing column(s) instruction (recipe 'responses' needs: instruction; found: question)"),
+    "deeply nested JSON": ("self-instruct", "deep.json", "[" * 100_000, "not valid JSON: nested too deeply to read"),
+}
+
+
+@pytest.mark.parametrize("case", list(SEED_FILES))
+def test_bad_seeds_are_one_line_and_exit_2(case, curation_home, tmp_path):
+    recipe, name, text, words = SEED_FILES[case]
+    args = ["generate", recipe]
+    if name is not None:
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        args += ["--seeds", str(tmp_path / name)]
+    result = invoke(*args)
     assert result.exit_code == 2
-    assert "seed file not found" in _error_line(result)
-
-
-def test_seeds_required(curation_home):
-    result = invoke("generate", "evol-instruct")
-    assert result.exit_code == 2
-    assert "needs --seeds FILE with column(s): instruction" in _error_line(result)
-
-
-def test_malformed_jsonl(curation_home, tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"instruction": "ok"}\n{not json\n')
-    result = invoke("generate", "responses", "--seeds", str(bad))
-    assert result.exit_code == 2
-    assert "not valid JSONL" in _error_line(result)
-
-
-def test_missing_column(curation_home, tmp_path):
-    seeds = tmp_path / "seeds.csv"
-    seeds.write_text("question\nWhat is rain?\n")
-    result = invoke("generate", "responses", "--seeds", str(seeds))
-    assert result.exit_code == 2
-    line = _error_line(result)
-    assert "missing column(s) instruction" in line and "found: question" in line
+    assert words in _error_line(result)
+    assert "Traceback" not in result.output
 
 
 def test_unknown_recipe(curation_home):
@@ -154,15 +150,6 @@ def test_one_unreadable_batch_folder_does_not_hide_the_others(curation_home):
         assert shown.exit_code == 2
         line = _error_line(shown)
         assert "is not a complete batch" in line and reason in line
-
-
-def test_deeply_nested_json_seeds_are_one_line(curation_home, tmp_path):
-    deep = tmp_path / "deep.json"
-    deep.write_text("[" * 100_000)
-    result = invoke("generate", "self-instruct", "--seeds", str(deep))
-    assert result.exit_code == 2
-    assert f"{deep}: not valid JSON: nested too deeply to read" in _error_line(result)
-    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("damage", ["truncated", "junk"])
