@@ -5,12 +5,10 @@ from __future__ import annotations
 import itertools
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import EvolInstruct
 
 from pipelines.recipe import RecipeContext
-from pipelines.sft_common import respond, sft_rows
-from pipelines.steps import CleanInstructions
+from pipelines.sft_common import instructions_then_responses, sft_rows
 
 OVERSAMPLE = 1.5
 
@@ -18,20 +16,16 @@ OVERSAMPLE = 1.5
 def build(ctx: RecipeContext) -> Pipeline:
     wanted = max(1, round(ctx.num_rows * OVERSAMPLE))
     data = [{"seed_instruction": s["instruction"]} for s in itertools.islice(itertools.cycle(ctx.seeds), wanted)]
-    with ctx.pipeline("curation-evol-instruct") as pipeline:
-        load = LoadDataFromDicts(name="seeds", data=data)
-        evolve = EvolInstruct(
+    return instructions_then_responses(
+        ctx, "curation-evol-instruct", data, column="evolved_instruction",
+        write_instructions=lambda: EvolInstruct(
             name="evol_instruct",
             llm=ctx.llm(),
             num_evolutions=1,
             input_batch_size=8,
             input_mappings={"instruction": "seed_instruction"},
-        )
-        clean = CleanInstructions(name="clean_instructions", column="evolved_instruction", limit=ctx.num_rows)
-        load >> evolve >> clean
-        respond(ctx, clean)
-    return pipeline
-
+        ),
+    )
 
 def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
     return sft_rows(rows, ctx, extra_columns=("seed_instruction",))

@@ -5,12 +5,10 @@ from __future__ import annotations
 import itertools
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import TextGeneration
 
 from pipelines.recipe import RecipeContext
-from pipelines.sft_common import respond, sft_rows
-from pipelines.steps import CleanInstructions
+from pipelines.sft_common import instructions_then_responses, sft_rows
 
 DEFAULT_TOPICS = [
     "cooking", "personal finance", "python programming", "world history", "astronomy",
@@ -29,21 +27,17 @@ def build(ctx: RecipeContext) -> Pipeline:
     topics = [row["topic"] for row in ctx.seeds] or DEFAULT_TOPICS
     wanted = max(1, round(ctx.num_rows * OVERSAMPLE))
     data = [{"topic": t} for t in itertools.islice(itertools.cycle(topics), wanted)]
-    with ctx.pipeline("curation-prompt") as pipeline:
-        load = LoadDataFromDicts(name="topics", data=data)
-        ask = TextGeneration(
+    return instructions_then_responses(
+        ctx, "curation-prompt", data, column="question", source="topics",
+        write_instructions=lambda: TextGeneration(
             name="ask",
             llm=ctx.llm(max_new_tokens=64),
             template=TEMPLATE,
             columns=["topic"],
             input_batch_size=16,
             output_mappings={"generation": "question"},
-        )
-        clean = CleanInstructions(name="clean_instructions", column="question", limit=ctx.num_rows)
-        load >> ask >> clean
-        respond(ctx, clean)
-    return pipeline
-
+        ),
+    )
 
 def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
     return sft_rows(rows, ctx, extra_columns=("topic",))

@@ -6,12 +6,10 @@ import itertools
 import math
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import SelfInstruct
 
 from pipelines.recipe import RecipeContext
-from pipelines.sft_common import respond, sft_rows
-from pipelines.steps import CleanInstructions
+from pipelines.sft_common import instructions_then_responses, sft_rows
 
 NUM_INSTRUCTIONS = 5
 # Measured with the bundled 135M model: roughly half of its lines survive clean-up.
@@ -22,16 +20,12 @@ def build(ctx: RecipeContext) -> Pipeline:
     per_seed = NUM_INSTRUCTIONS * EXPECTED_YIELD
     wanted = max(1, math.ceil(ctx.num_rows / per_seed))
     data = [{"input": s["input"]} for s in itertools.islice(itertools.cycle(ctx.seeds), max(wanted, 1))]
-    with ctx.pipeline("curation-self-instruct") as pipeline:
-        load = LoadDataFromDicts(name="seeds", data=data)
-        self_instruct = SelfInstruct(
+    return instructions_then_responses(
+        ctx, "curation-self-instruct", data, column="instructions",
+        write_instructions=lambda: SelfInstruct(
             name="self_instruct", llm=ctx.llm(), num_instructions=NUM_INSTRUCTIONS, input_batch_size=8
-        )
-        clean = CleanInstructions(name="clean_instructions", column="instructions", limit=ctx.num_rows)
-        load >> self_instruct >> clean
-        respond(ctx, clean)
-    return pipeline
-
+        ),
+    )
 
 def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
     return sft_rows(rows, ctx, extra_columns=("input",))

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import TextGeneration
 
 from pipelines.recipe import RecipeContext, raw_output
-from pipelines.steps import DropEmpty, JudgeComplexityScorer, JudgeQualityScorer, WrapForDeita, deita_scores_schema
+from pipelines.steps import (
+    CleanInstructions, DropEmpty, JudgeComplexityScorer, JudgeQualityScorer, WrapForDeita, deita_scores_schema,
+)
+
+
+def instructions_then_responses(ctx: RecipeContext, name: str, data: list[dict], write_instructions: Callable,
+                                column: str, source: str = "seeds"):
+    """The seeded sft shape: `data` → `write_instructions()` (a distilabel task) → clean `column` → responses."""
+    with ctx.pipeline(name) as pipeline:
+        load = LoadDataFromDicts(name=source, data=data)
+        task = write_instructions()  # made inside the pipeline's context, as distilabel requires
+        clean = CleanInstructions(name="clean_instructions", column=column, limit=ctx.num_rows)
+        load >> task >> clean
+        respond(ctx, clean)
+    return pipeline
 
 
 def respond(ctx: RecipeContext, upstream):
