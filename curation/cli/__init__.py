@@ -21,6 +21,7 @@ COMMANDS = {
     "push": "curation.cli.review:push",
     "run": "curation.cli.review:run",
     "status": "curation.cli.review:status",
+    "report": "curation.cli.report:report",
     "export": "curation.cli.export:export",
     "pull": "curation.cli.export:pull",
     "config": "curation.cli.config:config",

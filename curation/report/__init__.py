@@ -1,0 +1,16 @@
+"""`curate report`: how review of a dataset went, in pictures (one self-contained HTML file) and as JSON.
+
+`read` fetches what the report needs from Argilla (through `curation.argilla`), `figures` and
+`feedback` turn it into numbers, `batches` looks up the batches behind the records on this
+machine, `svg` draws the plots and `html` lays the page out.
+"""
+
+from __future__ import annotations
+
+
+def review_report(dataset_name: str, workspace: str | None = None, client=None) -> dict:
+    """Every figure of the report for Argilla dataset `dataset_name`, as JSON-ready values."""
+    from curation.report.figures import compute_figures
+    from curation.report.read import read_dataset
+
+    return compute_figures(read_dataset(dataset_name, workspace, client=client))

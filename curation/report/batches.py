@@ -1,0 +1,70 @@
+"""The batches behind a dataset's records (metadata `batch_id`), with what their manifests
+on this machine say: recipe, kind, kept/dropped rows, and dedup/selection counts if recorded."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from curation import settings
+from curation.batch import Batch, list_batches, load_batch
+from curation.errors import BatchNotFound
+from curation.report.read import RecordView
+
+NOT_HERE = "not on this machine"
+
+
+def batches_behind(records: list[RecordView]) -> list[dict]:
+    """One entry per batch id found in the records (oldest id first), plus records without one."""
+    counts = Counter(str(r.metadata["batch_id"]) for r in records if r.metadata.get("batch_id"))
+    recipes = {str(r.metadata["batch_id"]): r.metadata.get("recipe") for r in records if r.metadata.get("batch_id")}
+    finder = _BatchFinder()
+    entries = [_entry(batch_id, counts[batch_id], recipes[batch_id], finder) for batch_id in sorted(counts)]
+    orphans = len(records) - sum(counts.values())
+    if orphans:
+        entries.append({**_empty(None, orphans, None), "note": "records without a batch_id"})
+    return entries
+
+
+def _empty(batch_id: str | None, records: int, recipe: str | None) -> dict:
+    return {"batch_id": batch_id, "records": records, "recipe": recipe, "on_this_machine": False,
+            "kind": None, "kept": None, "dropped": None, "dedup": None, "selection": None, "note": NOT_HERE}
+
+
+def _entry(batch_id: str, records: int, recipe: str | None, finder: "_BatchFinder") -> dict:
+    entry = _empty(batch_id, records, recipe)
+    try:
+        batch = finder.find(batch_id)
+    except BatchNotFound as exc:  # a folder of that name that is not a readable batch
+        return {**entry, "note": f"unreadable here: {exc}"}
+    if batch is None:
+        return entry
+    rows = batch.manifest.get("rows") or {}
+    return {
+        **entry,
+        "recipe": batch.recipe,
+        "on_this_machine": True,
+        "kind": batch.kind,
+        "kept": rows.get("kept"),
+        "dropped": rows.get("dropped"),
+        "dedup": batch.manifest.get("dedup"),
+        "selection": batch.manifest.get("selection"),
+        "note": str(batch.path),
+    }
+
+
+class _BatchFinder:
+    """Batches under the batches folder by id: its folder of that name, else any folder whose
+    manifest has that id (a batch written with --out there); the folder is scanned once."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or settings.batches_dir()
+        self._by_id: dict[str, Batch] | None = None
+
+    def find(self, batch_id: str) -> Batch | None:
+        folder = self.root / batch_id
+        if Path(batch_id).name == batch_id not in ("..", ".") and folder.is_dir():  # an id, never a path elsewhere
+            return load_batch(folder)
+        if self._by_id is None:
+            self._by_id = {b.id: b for b in list_batches(self.root).batches}
+        return self._by_id.get(batch_id)

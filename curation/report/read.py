@@ -1,0 +1,106 @@
+"""What the report reads from Argilla: the dataset's questions and, for every record, its
+metadata, the AI's suggestions and each annotator's answer with its timestamps.
+
+Everything goes through the boundary package `curation.argilla`; record fields are not kept
+(the report needs none of them), so a large dataset costs little memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from curation import contract as c
+from curation.argilla.datasets import require_dataset
+from curation.argilla.errors import argilla_errors
+from curation.argilla.records import iter_records
+from curation.argilla.responses import reviewed
+from curation.argilla.usernames import Usernames
+
+DONE = ("submitted", "discarded")  # a draft is work in progress, not a review
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One annotator's response to one record."""
+
+    user: str  # the username (the user id when the key may not list users)
+    status: str  # submitted | discarded | draft
+    values: dict[str, Any]  # question name -> value (a ranking keeps its ranks)
+    inserted_at: dt.datetime  # UTC
+    updated_at: dt.datetime  # UTC: when it was last saved, i.e. submitted or discarded
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """A record as the report sees it."""
+
+    id: str
+    metadata: dict[str, Any]
+    suggestions: dict[str, Any]  # question name -> the AI's value
+    answers: tuple[Answer, ...]
+
+    @property
+    def submitted(self) -> list[Answer]:
+        return [a for a in self.answers if a.status == "submitted"]
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    name: str
+    workspace: str
+    kind: str | None  # sft | preference | None for a dataset that push did not make
+    questions: dict[str, Any]  # name -> the SDK's question settings (type, values)
+    records: list[RecordView]
+
+
+def read_dataset(name: str, workspace: str | None = None, client=None) -> DatasetView:
+    """Dataset `name` with every record's metadata, suggestions and answers."""
+    if client is None:
+        from curation.argilla.client import connect
+
+        client = connect()
+    dataset = require_dataset(client, name, workspace)
+    with argilla_errors(f"reading the settings of dataset {name!r}"):
+        questions = {q.name: q for q in dataset.settings.questions}
+        question_names = {str(q.id): q.name for q in dataset.settings.questions}
+        fields = {f.name for f in dataset.settings.fields}
+        workspace_name = dataset.workspace.name
+    usernames = Usernames(client)
+    records = [
+        _record(item, question_names, usernames)
+        for item in iter_records(client, dataset.id, include=("responses", "suggestions"))
+    ]
+    return DatasetView(name=dataset.name, workspace=workspace_name, kind=kind_of(fields, questions),
+                       questions=questions, records=records)
+
+
+def kind_of(fields, questions) -> str | None:
+    """sft or preference, by the contract's names; None for any other dataset."""
+    if c.GENERATED_RESPONSE in fields and c.RESPONSE in questions:
+        return "sft"
+    if c.RANKING in questions:
+        return "preference"
+    return None
+
+
+def _record(item: dict, question_names: dict[str, str], usernames: Usernames) -> RecordView:
+    record = reviewed(item)  # the boundary's reading of values; timestamps come from the same list
+    answers = tuple(
+        Answer(user=usernames(review.user_id), status=review.status, values=review.values,
+               inserted_at=parse_time(raw["inserted_at"]), updated_at=parse_time(raw["updated_at"]))
+        for review, raw in zip(record.reviews, item.get("responses") or [])
+    )
+    suggestions = {
+        question_names[s["question_id"]]: s.get("value")
+        for s in item.get("suggestions") or []
+        if s.get("question_id") in question_names
+    }
+    return RecordView(id=record.id, metadata=record.metadata, suggestions=suggestions, answers=answers)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """argilla-server's timestamps (ISO 8601, naive means UTC) as aware UTC datetimes."""
+    value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
