@@ -15,7 +15,7 @@ from curation.report.batches import batches_behind
 from curation.report.feedback import ai_feedback, share
 from curation.report.read import DONE, DatasetView, RecordView
 # `curate status` computes agreement; the report must show the very same alpha.
-from curation.review.status import LEVELS, _domain, agreement_for
+from curation.review.status import LEVELS, agreement_for, question_domain
 
 CURVE_POINTS = 200  # the progress curve keeps at most this many points
 MIN_SPAN = dt.timedelta(minutes=1)  # shorter activity gives no meaningful hourly rate
@@ -106,7 +106,7 @@ def agreement(view: DatasetView) -> dict[str, dict]:
                 value = answer.values.get(name)
                 if value is not None:
                     by_user[answer.user][record.id] = top_choice(value) if question.type == "ranking" else value
-        result[name] = agreement_for(dict(by_user), LEVELS[question.type], _domain(question))
+        result[name] = agreement_for(dict(by_user), LEVELS[question.type], question_domain(question))
         result[name]["of"] = "top choice" if question.type == "ranking" else "value"
     return result
 

@@ -38,7 +38,7 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
     agreement = {}
     for name, question in questions.items():
         by_user = {usernames(user): values for user, values in submitted[name].items()}
-        agreement[name] = agreement_for(by_user, LEVELS[question.type], _domain(question))
+        agreement[name] = agreement_for(by_user, LEVELS[question.type], question_domain(question))
         agreement[name]["of"] = "top choice" if question.type == "ranking" else "value"
     return {
         "dataset": dataset.name,
@@ -63,7 +63,7 @@ def _submitted_values(client, dataset, questions: dict) -> dict[str, dict[str, d
     return values
 
 
-def _domain(question) -> list | None:
+def question_domain(question) -> list | None:
     if question.type == "rating":
         return sorted(question.values)
     if question.type == "label_selection":
