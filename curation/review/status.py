@@ -64,6 +64,7 @@ def _submitted_values(client, dataset, questions: dict) -> dict[str, dict[str, d
 
 
 def question_domain(question) -> list | None:
+    """The values a rating or label question allows; None for a ranking (its top choices as seen)."""
     if question.type == "rating":
         return sorted(question.values)
     if question.type == "label_selection":
