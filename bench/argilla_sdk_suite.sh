@@ -6,8 +6,10 @@
 #
 # Env: PORT (default: a free ephemeral port), SDK_SRC (an unpacked argilla-2.8.0 sdist; default /work/sdists/
 # argilla-2.8.0 if present, else downloaded once into ${XDG_CACHE_HOME:-~/.cache}/curation),
-# SEARCH_ENGINE (default curation-sqlite; curation-noop gives the no-search baseline).
-# The server runs in a temporary data folder and is stopped on exit. Exit status: pytest's.
+# SEARCH_ENGINE (default curation-sqlite; curation-noop gives the no-search baseline),
+# USE_SERVER=1 (run against the server that ARGILLA_API_URL / ARGILLA_API_KEY name, as the owner,
+# instead of starting one: tests/server/test_sdk_suite.py runs it so against the session's server).
+# A server it starts runs in a temporary data folder and is stopped on exit. Exit status: pytest's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -42,7 +44,9 @@ fi
 work=$(mktemp -d)
 data_dir=$work/server
 cleanup() {
-  "$PY" -c "import sys; from curation.server import embedded; embedded.stop(sys.argv[1])" "$data_dir" || true
+  if [[ -d $data_dir ]]; then
+    "$PY" -c "import sys; from curation.server import embedded; embedded.stop(sys.argv[1])" "$data_dir" || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,19 +63,23 @@ except ImportError:
     sys.modules["huggingface_hub.utils._errors"] = huggingface_hub.errors
 EOF
 
-echo "Starting the embedded server ($SEARCH_ENGINE) on port $PORT..." >&2
-(
-  unset ARGILLA_API_URL ARGILLA_API_KEY ARGILLA_REDIS_URL CURATION_SEARCH_DB
-  umask 077
-  "$PY" - "$data_dir" "$PORT" "$SEARCH_ENGINE" > "$work/server.env" <<'EOF'
+if [[ ${USE_SERVER:-0} == 1 ]]; then
+  : "${ARGILLA_API_URL:?USE_SERVER=1 needs ARGILLA_API_URL}" "${ARGILLA_API_KEY:?USE_SERVER=1 needs ARGILLA_API_KEY}"
+else
+  echo "Starting the embedded server ($SEARCH_ENGINE) on port $PORT..." >&2
+  (
+    unset ARGILLA_API_URL ARGILLA_API_KEY ARGILLA_REDIS_URL CURATION_SEARCH_DB
+    umask 077
+    "$PY" - "$data_dir" "$PORT" "$SEARCH_ENGINE" > "$work/server.env" <<'EOF'
 import shlex, sys
 from curation.server import embedded
 info = embedded.start(sys.argv[1], int(sys.argv[2]), search_engine=sys.argv[3])
 print(f"export ARGILLA_API_URL={shlex.quote(info.url)} ARGILLA_API_KEY={shlex.quote(info.api_key)}")
 EOF
-)
-# shellcheck disable=SC1091
-source "$work/server.env"
+  )
+  # shellcheck disable=SC1091
+  source "$work/server.env"
+fi
 unset HF_TOKEN_ARGILLA_INTERNAL_TESTING
 
 deselect=()
