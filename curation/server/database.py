@@ -1,0 +1,191 @@
+"""Which database a server's data folder uses: SQLite in the folder (the default) or PostgreSQL.
+
+`curate server start --database postgresql+asyncpg://USER[:PASSWORD]@HOST:PORT/DB` binds the
+data folder to that database: the URL is kept in `database.json` (0600, like owner.json, as
+it may hold the password) so later `start`, `reindex` and `backup` commands of the folder use
+the same database without being told again. The URL reaches the server processes by
+environment only, never on a command line (`ps` shows those to every local account);
+`pg_dump`/`pg_restore` get the password by PGPASSWORD. A URL without a password works too:
+asyncpg and libpq then read PGPASSWORD or ~/.pgpass themselves.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation.errors import BadInput, ServiceUnavailable
+from curation.server import permissions
+
+DATABASE_FILE = "database.json"
+SQLITE_FILE = "argilla.db"
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """The parts of a PostgreSQL URL that the client tools take as separate options."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    database: str
+
+    def tool_args(self) -> list[str]:
+        args = ["--host", self.host, "--port", str(self.port), "--dbname", self.database]
+        return args + (["--username", self.user] if self.user else [])
+
+    def tool_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.password:
+            env["PGPASSWORD"] = self.password  # by environment, never argv
+        return env
+
+
+def normalize(url: str) -> str:
+    """A PostgreSQL URL in the form argilla-server wants (postgresql+asyncpg://); BadInput otherwise."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise BadInput("--database is not a database URL",
+                       hint="e.g. postgresql+asyncpg://argilla@127.0.0.1:5432/argilla") from None
+    if parsed.get_backend_name() != "postgresql":
+        raise BadInput(f"--database must be a PostgreSQL URL, not {parsed.get_backend_name()!r}",
+                       hint="the default (no --database) is SQLite in the data folder")
+    if not parsed.database:
+        raise BadInput("--database names no database", hint="e.g. postgresql+asyncpg://argilla@127.0.0.1:5432/argilla")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    return bool(make_url(url).password)
+
+
+def target(url: str) -> PostgresTarget:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return PostgresTarget(host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
+                          password=parsed.password, database=parsed.database)
+
+
+def _same_database(a: str, b: str) -> bool:
+    """Whether two URLs name the same database (the password may have changed)."""
+    ta, tb = target(a), target(b)
+    return (ta.host, ta.port, ta.user, ta.database) == (tb.host, tb.port, tb.user, tb.database)
+
+
+def stored_url(data_dir: Path) -> str | None:
+    """The PostgreSQL URL this data folder is bound to, None for SQLite."""
+    import json
+
+    try:
+        return json.loads((data_dir / DATABASE_FILE).read_text())["url"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def choose(data_dir: Path, url: str | None) -> str | None:
+    """The database a start of `data_dir` uses: `url` (checked against the folder's), or the one
+    the folder is bound to; None means SQLite. Raises BadInput for a mismatch."""
+    stored = stored_url(data_dir)
+    if url is None:
+        return stored
+    url = normalize(url)
+    if stored is not None and not _same_database(stored, url):
+        raise BadInput(f"{data_dir} serves the database {redact(stored)}, not {redact(url)}",
+                       hint="use another --data-dir for another database")
+    if stored is None and (data_dir / SQLITE_FILE).exists():
+        raise BadInput(f"{data_dir} holds an embedded server's SQLite database; --database would leave it behind",
+                       hint="move it: `curate server backup DEST`, then `curate server restore DEST "
+                       "--data-dir NEW_DIR --database URL` (README: Production mode)")
+    return url
+
+
+def bind(data_dir: Path, url: str) -> None:
+    """Remember that `data_dir` serves the PostgreSQL database `url` (0600: it may hold the password)."""
+    permissions.write_private_json(data_dir / DATABASE_FILE, {"url": url})
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / SQLITE_FILE}?check_same_thread=False"
+
+
+def has_database(data_dir: Path) -> bool:
+    """Whether `data_dir` belongs to a server (an SQLite database, or a bound PostgreSQL one)."""
+    return (data_dir / SQLITE_FILE).exists() or stored_url(data_dir) is not None
+
+
+# -- PostgreSQL client tools ------------------------------------------------------------------
+
+
+def pg_tool(name: str) -> str:
+    """The path of `pg_dump` / `pg_restore`: on PATH, else Debian's /usr/lib/postgresql/N/bin."""
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        raise BadInput(f"{name} is not installed", hint="apt-get install postgresql-client")
+    return found
+
+
+def dump(url: str, dest: Path) -> None:
+    """pg_dump the database into `dest` (custom format, created 0600)."""
+    pg = target(url)
+    with permissions.open_private(dest, "wb"):
+        pass
+    done = subprocess.run([pg_tool("pg_dump"), *pg.tool_args(), "--format=custom", "--no-owner",
+                           "--no-privileges", "--file", str(dest)],
+                          env=pg.tool_env(), capture_output=True, text=True, umask=permissions.PRIVATE_UMASK)
+    if done.returncode != 0:
+        raise ServiceUnavailable(f"pg_dump of {redact(url)} failed: {_last_line(done.stderr)}")
+
+
+def restore(source: Path, url: str) -> None:
+    """pg_restore `source` into the database of `url`, which must hold no tables yet."""
+    pg = target(url)
+    if table_count(url):
+        raise BadInput(f"the database {redact(url)} already holds tables",
+                       hint="restore into a new, empty database (createdb NAME)")
+    done = subprocess.run([pg_tool("pg_restore"), *pg.tool_args(), "--no-owner", "--no-privileges",
+                           "--exit-on-error", "--single-transaction", str(source)],
+                          env=pg.tool_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ServiceUnavailable(f"pg_restore into {redact(url)} failed: {_last_line(done.stderr)}")
+
+
+def table_count(url: str) -> int:
+    """How many tables the database's public schema holds (0: a new database)."""
+    import psycopg2
+
+    pg = target(url)
+    try:
+        conn = psycopg2.connect(host=pg.host, port=pg.port, user=pg.user, password=pg.password,
+                                dbname=pg.database, connect_timeout=10)
+    except psycopg2.OperationalError as exc:
+        raise ServiceUnavailable(f"cannot connect to {redact(url)}: {_last_line(str(exc))}") from None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
