@@ -176,15 +176,19 @@ def backup(data_dir: Path | None, dest: Path) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The data folder to restore into: new or empty (a running or existing server's "
               "database is never overwritten).")
-def restore(src: Path, data_dir: Path) -> None:
+@click.option("--database", "database_url", metavar="URL", envvar="ARGILLA_DATABASE_URL", show_envvar=True,
+              help="Restore into this empty PostgreSQL database (postgresql+asyncpg://...): required for a "
+              "backup of a server on PostgreSQL; with a backup of an embedded (SQLite) server, this moves "
+              "it to PostgreSQL.")
+def restore(src: Path, data_dir: Path, database_url: str | None) -> None:
     """Restore the backup SRC into a new data folder and rebuild its search index.
 
     Then `curate server start --data-dir DIR` serves it: users, API keys and sign-ins are as
-    they were when the backup was taken.
+    they were when the backup was taken (on the PostgreSQL database given, if any).
     """
     from curation.server.backup import restore as restore_backup
 
-    reindexed = restore_backup(src, data_dir)
+    reindexed = restore_backup(src, data_dir, database_url)
     records = sum(item["records"] for item in reindexed)
     click.echo(f"Restored {src} into {data_dir}: {len(reindexed)} datasets, {records} records indexed.")
 

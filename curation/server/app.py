@@ -12,6 +12,8 @@ themselves (home path, database, redis) come from the ARGILLA_* variables that
 - `setup`: migrates the SQLite database and makes sure the owner exists with the credentials
   read as JSON from stdin (never from argv, which other users can see), then reindexes the
   datasets whose search index differs from the database (a crash between the two); prints JSON.
+- `import-sqlite`: copies an embedded server's SQLite database (its path on stdin) into the
+  empty PostgreSQL database of ARGILLA_DATABASE_URL; prints JSON.
 - `reindex [--dataset NAME|ID] [--workspace NAME]`: rebuilds the search index from the
   database, of one dataset or of all; prints JSON.
 """
@@ -121,6 +123,38 @@ def setup(credentials: dict) -> dict:
     return asyncio.run(both())
 
 
+def import_sqlite(source: str) -> dict:
+    """Set up the (empty) database of ARGILLA_DATABASE_URL and copy every row of the embedded
+    server's SQLite database `source` into it, table by table in foreign-key order, through
+    argilla-server's own table definitions (which convert ids, enums, JSON and times)."""
+    from argilla_server.cli.database.migrate import migrate_db
+    from argilla_server.database import sync_engine
+    import argilla_server.models  # noqa: F401  (every table, registered on the base)
+    from argilla_server.models.base import DatabaseModel
+    from sqlalchemy import create_engine, text
+
+    reader_engine = create_engine(f"sqlite:///file:{source}?mode=ro&uri=true")
+    with reader_engine.connect() as reader:
+        revision = reader.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    migrate_db(revision="head")
+    with sync_engine.connect() as probe:
+        head = probe.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if revision != head:
+        return {"error": f"the SQLite database is at schema revision {revision}, this argilla-server at {head}: "
+                         "start the embedded server on it once (which migrates it), back it up again, then restore"}
+    copied = {}
+    with reader_engine.connect() as reader, sync_engine.begin() as writer:
+        for table in DatabaseModel.metadata.sorted_tables:
+            if writer.execute(table.select().limit(1)).first() is not None:
+                return {"error": f"the PostgreSQL database already holds {table.name}: restore into an empty one"}
+            rows = reader.execution_options(stream_results=True).execute(table.select())
+            copied[table.name] = 0
+            for chunk in rows.partitions(1000):
+                writer.execute(table.insert(), [dict(row._mapping) for row in chunk])
+                copied[table.name] += len(chunk)
+    return {"copied": copied}
+
+
 def reindex(dataset: str | None, workspace: str | None) -> dict:
     """Rebuild the search index of `dataset` (name or id), or of every dataset."""
     import_engines()
@@ -166,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker", help="run the background-job worker")
     sub.add_parser("setup", help="migrate the database and ensure the owner (JSON on stdin)")
+    sub.add_parser("import-sqlite", help="copy an SQLite database (path on stdin) into an empty PostgreSQL one")
     reindex_parser = sub.add_parser("reindex", help="rebuild the search index from the database")
     reindex_parser.add_argument("--dataset", help="a dataset's name or id (default: every dataset)")
     reindex_parser.add_argument("--workspace", help="the workspace of --dataset")
@@ -177,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args.host, args.port, args.workers)
     elif args.command == "worker":
         worker()
+    elif args.command == "import-sqlite":
+        sys.stdout.write("\n" + json.dumps(import_sqlite(sys.stdin.read().strip())) + "\n")
     elif args.command == "reindex":
         sys.stdout.write("\n" + json.dumps(reindex(args.dataset, args.workspace)) + "\n")
     else:

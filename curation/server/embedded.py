@@ -399,6 +399,24 @@ def reindex(data_dir: Path | None = None, dataset: str | None = None, workspace:
     return result["reindexed"]
 
 
+def import_sqlite(data_dir: Path, source: Path, database_url: str) -> dict:
+    """Copy every row of the SQLite database `source` (an embedded server's) into the empty
+    PostgreSQL database `database_url`, after setting up its schema. Returns {table: rows}."""
+    permissions.private_folder(data_dir / "logs")
+    env = _server_env(data_dir, "curation-sqlite", database_url)
+    command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "import-sqlite"]
+    with permissions.open_private(_log(data_dir, "import")) as log:
+        done = subprocess.run(command, input=str(source).encode(), stdout=subprocess.PIPE, stderr=log, env=env,
+                              umask=PRIVATE_UMASK)
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise ArgillaUnavailable(f"copying the SQLite database into PostgreSQL failed; see {_log(data_dir, 'import')}")
+    result = json.loads(lines[-1])
+    if "error" in result:
+        raise BadInput(result["error"])
+    return result["copied"]
+
+
 def _spawn(command: list[str], data_dir: Path, name: str, env: dict[str, str]) -> int:
     """Start a process detached from ours (own session, no stdin), logging to logs/NAME.log."""
     with permissions.open_private(_log(data_dir, name)) as log:
