@@ -381,40 +381,38 @@ def reindex(data_dir: Path | None = None, dataset: str | None = None, workspace:
     with _locked(data_dir):
         state = _read_json(data_dir / STATE_FILE) or {}
         env = _server_env(data_dir, state.get("search_engine", "curation-sqlite"), database.stored_url(data_dir))
-        command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "reindex"]
+        arguments = ["reindex"]
         if dataset is not None:
-            command += ["--dataset", dataset]
+            arguments += ["--dataset", dataset]
         if workspace is not None:
-            command += ["--workspace", workspace]
-        permissions.private_folder(data_dir / "logs")
-        with permissions.open_private(_log(data_dir, "reindex")) as log:
-            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                                  env=env, umask=PRIVATE_UMASK)
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise ArgillaUnavailable(f"reindexing failed; see {_log(data_dir, 'reindex')}")
-    result = json.loads(lines[-1])
-    if "error" in result:
-        raise BadInput(result["error"])
-    return result["reindexed"]
+            arguments += ["--workspace", workspace]
+        return _run_app(data_dir, arguments, env, "reindexing failed")["reindexed"]
 
 
 def import_sqlite(data_dir: Path, source: Path, database_url: str) -> dict:
     """Copy every row of the SQLite database `source` (an embedded server's) into the empty
     PostgreSQL database `database_url`, after setting up its schema. Returns {table: rows}."""
-    permissions.private_folder(data_dir / "logs")
     env = _server_env(data_dir, "curation-sqlite", database_url)
-    command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "import-sqlite"]
-    with permissions.open_private(_log(data_dir, "import")) as log:
-        done = subprocess.run(command, input=str(source).encode(), stdout=subprocess.PIPE, stderr=log, env=env,
+    return _run_app(data_dir, ["import-sqlite"], env, "copying the SQLite database into PostgreSQL failed",
+                    stdin=str(source))["copied"]
+
+
+def _run_app(data_dir: Path, arguments: list[str], env: dict[str, str], failure: str, stdin: str = "") -> dict:
+    """Run `python -m curation.server.app ARGUMENTS` to its end, logging to logs/COMMAND.log; its
+    last line of output is JSON: returned, or its "error" raised as BadInput."""
+    permissions.private_folder(data_dir / "logs")
+    command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), *arguments]
+    log_path = _log(data_dir, arguments[0])
+    with permissions.open_private(log_path) as log:
+        done = subprocess.run(command, input=stdin.encode(), stdout=subprocess.PIPE, stderr=log, env=env,
                               umask=PRIVATE_UMASK)
     lines = done.stdout.decode(errors="replace").strip().splitlines()
     if done.returncode != 0 or not lines:
-        raise ArgillaUnavailable(f"copying the SQLite database into PostgreSQL failed; see {_log(data_dir, 'import')}")
+        raise ArgillaUnavailable(f"{failure}; see {log_path}")
     result = json.loads(lines[-1])
     if "error" in result:
         raise BadInput(result["error"])
-    return result["copied"]
+    return result
 
 
 def _spawn(command: list[str], data_dir: Path, name: str, env: dict[str, str]) -> int:

@@ -1,0 +1,209 @@
+"""Benchmark a team annotating at once: the embedded server against production mode, same run.
+
+K annotators work at the same time, each with its own API key, doing what the web UI does:
+search their pending records (`POST /api/v1/me/datasets/{id}/records/search` with a text
+query and a response-status filter), then submit a response to the first one shown, again
+and again. For each mode and each K it prints responses/s, p50/p95 of both calls, the errors
+(any answer but 2xx) and the lost responses: those the server acknowledged (201) that it does
+not hold afterwards (read back as the owner), plus those it holds that nobody saw acknowledged.
+
+Modes: "embedded" (SQLite, one uvicorn process, the private redis: the baseline) and
+"postgres" (a PostgreSQL 15 cluster and a redis-server started here in temporary folders, on
+127.0.0.1, with `--workers 2`). Run it with nothing else on the machine:
+
+    python bench/team.py --annotators 10 --annotators 50
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for the PostgreSQL and redis starters in tests/fixtures
+
+QUERY = "sample"  # every record holds it: the search ranks and filters, it does not just look up
+
+
+def pending_search(query: str) -> dict:
+    """The body of the UI's search for the signed-in annotator's pending records."""
+    return {
+        "query": {"text": {"q": query}},
+        "filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                             "values": ["pending"]}]},
+    }
+
+
+@dataclass
+class Run:
+    search_ms: list[float] = field(default_factory=list)
+    submit_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    acknowledged: set[tuple[str, str]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def annotate(url: str, key: str, user_id: str, dataset_id: str, responses: int, run: Run) -> None:
+    """One annotator: `responses` times, search the pending records and answer the first one."""
+    with httpx.Client(base_url=url, headers={"X-Argilla-Api-Key": key}, timeout=120) as http:
+        for _ in range(responses):
+            try:
+                started = time.perf_counter()
+                found = http.post(f"/api/v1/me/datasets/{dataset_id}/records/search",
+                                  params={"include": "responses", "offset": 0, "limit": 10},
+                                  json=pending_search(QUERY))
+                searched = time.perf_counter()
+                if found.status_code != 200 or not found.json()["items"]:
+                    with run.lock:
+                        run.errors.append(f"search {found.status_code}: {found.text[:120]}")
+                    continue
+                record_id = found.json()["items"][0]["record"]["id"]
+                answer = {"values": {"label": {"value": "good"}}, "status": "submitted"}
+                submitted = http.post(f"/api/v1/records/{record_id}/responses", json=answer)
+                done = time.perf_counter()
+            except httpx.TransportError as exc:
+                with run.lock:
+                    run.errors.append(f"transport: {exc!r}")
+                continue
+            with run.lock:
+                run.search_ms.append((searched - started) * 1000)
+                run.submit_ms.append((done - searched) * 1000)
+                if submitted.status_code == 201:
+                    run.acknowledged.add((record_id, user_id))
+                else:
+                    run.errors.append(f"submit {submitted.status_code}: {submitted.text[:120]}")
+
+
+def team(url: str, owner_key: str, name: str, annotators: int, records: int) -> tuple[str, list[tuple[str, str]]]:
+    """A workspace, a dataset of `records` records and `annotators` annotators in it; returns the
+    dataset id and each annotator's (API key, user id)."""
+    import argilla as rg
+
+    client = rg.Argilla(api_url=url, api_key=owner_key)
+    workspace = rg.Workspace(name=name, client=client).create()
+    people = []
+    for i in range(annotators):
+        user = rg.User(username=f"{name}-{i}", role="annotator", password=f"{name}-pw-{i}", client=client).create()
+        user.add_to_workspace(workspace)
+        key = httpx.get(f"{url}/api/v1/users/{user.id}", headers={"X-Argilla-Api-Key": owner_key}).json()["api_key"]
+        people.append((key, str(user.id)))
+    settings = rg.Settings(fields=[rg.TextField(name="text")],
+                           questions=[rg.LabelQuestion(name="label", labels=["good", "bad"])])
+    dataset = rg.Dataset(name=f"{name}-data", workspace=workspace, settings=settings, client=client).create()
+    dataset.records.log([{"text": f"Record {i}: a sample text about topic {i % 17}, to label good or bad."}
+                         for i in range(records)])
+    return str(dataset.id), people
+
+
+def stored(url: str, owner_key: str, dataset_id: str) -> set[tuple[str, str]]:
+    """(record id, user id) of every response the server holds for the dataset."""
+    held, offset = set(), 0
+    with httpx.Client(base_url=url, headers={"X-Argilla-Api-Key": owner_key}, timeout=120) as http:
+        while True:
+            page = http.get(f"/api/v1/datasets/{dataset_id}/records",
+                            params={"include": "responses", "offset": offset, "limit": 500}).json()["items"]
+            for record in page:
+                held.update((record["id"], response["user_id"]) for response in record.get("responses") or [])
+            if len(page) < 500:
+                return held
+            offset += 500
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def measure(url: str, owner_key: str, label: str, annotators: int, per_annotator: int) -> dict:
+    dataset_id, people = team(url, owner_key, f"bench-{label}-{annotators}", annotators,
+                              records=max(200, per_annotator * 4))
+    run = Run()
+    threads = [threading.Thread(target=annotate, args=(url, key, user, dataset_id, per_annotator, run))
+               for key, user in people]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    held = stored(url, owner_key, dataset_id)
+    return {
+        "rate": len(run.acknowledged) / seconds,
+        "search": (percentile(run.search_ms, 50), percentile(run.search_ms, 95)),
+        "submit": (percentile(run.submit_ms, 50), percentile(run.submit_ms, 95)),
+        "errors": len(run.errors), "first_error": run.errors[0] if run.errors else "",
+        "lost": len(run.acknowledged - held), "unacknowledged": len(held - run.acknowledged),
+        "responses": len(run.acknowledged),
+    }
+
+
+@contextlib.contextmanager
+def server(mode: str, folder: Path, port: int):
+    """The server of `mode`, started in `folder`; yields (url, owner key)."""
+    from curation.server import embedded
+
+    with contextlib.ExitStack() as stack:
+        if mode == "embedded":
+            info = embedded.start(folder / "server", port)
+        else:
+            from tests.fixtures.postgres import running_postgres
+            from tests.fixtures.redis import running_redis
+
+            pg = stack.enter_context(running_postgres())
+            redis = stack.enter_context(running_redis())
+            info = embedded.start(folder / "server", port, database_url=pg.new_database("bench"),
+                                  redis_url=redis.url, workers=2, timeout=180)
+        stack.callback(embedded.stop, folder / "server")
+        yield info.url, info.api_key
+
+
+MODES = {"embedded": "embedded (SQLite, 1 process)", "postgres": "PostgreSQL + redis, 2 workers"}
+
+
+@click.command()
+@click.option("--annotators", "-k", "team_sizes", type=click.IntRange(min=1), multiple=True, default=(10, 50),
+              show_default=True, help="Annotators at once (repeat for several runs).")
+@click.option("--responses", "per_annotator", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Responses each annotator submits.")
+@click.option("--port", type=click.IntRange(1, 65535), default=6931, show_default=True)
+def main(team_sizes: tuple[int, ...], per_annotator: int, port: int) -> None:
+    """Print responses/s, search and submit p50/p95, errors and lost responses for both modes."""
+    from curation.server.embedded import port_free
+
+    results: dict[tuple[str, int], dict] = {}
+    for mode in MODES:
+        with tempfile.TemporaryDirectory(prefix=f"curation-bench-team-{mode}-") as tmp:
+            while not port_free(port):
+                port += 1
+            with server(mode, Path(tmp), port) as (url, owner_key):
+                for k in team_sizes:
+                    results[mode, k] = measure(url, owner_key, mode, k, per_annotator)
+                    click.echo(f"{mode} K={k}: done", err=True)
+
+    click.echo(f"{per_annotator} responses per annotator; search = the UI's pending-records search")
+    for k in team_sizes:
+        base = results["embedded", k]
+        for mode, title in MODES.items():
+            r = results[mode, k]
+            ratio = "" if mode == "embedded" else f"  ({r['rate'] / base['rate']:.2f}x the embedded rate)"
+            click.echo(
+                f"K={k:3d} {title:32s} {r['rate']:6.1f} responses/s{ratio}  "
+                f"search p50/p95 {r['search'][0]:5.0f}/{r['search'][1]:5.0f} ms  "
+                f"submit p50/p95 {r['submit'][0]:5.0f}/{r['submit'][1]:5.0f} ms  "
+                f"errors {r['errors']}  lost {r['lost']}  unacknowledged {r['unacknowledged']}"
+                + (f"  first error: {r['first_error']}" if r["errors"] else "")
+            )
+
+
+if __name__ == "__main__":
+    main()
