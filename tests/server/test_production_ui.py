@@ -1,0 +1,77 @@
+"""The web UI against production mode (PostgreSQL, 2 uvicorn workers): an annotator signs in,
+loads the dataset's annotation page several times, with both workers answering the browser,
+and submits a response. Reuses test_ui's DevTools driver and dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import argilla as rg
+import pytest
+
+from curation.server import embedded
+from tests.server.test_ui import PASSWORD, TEXTS, USERNAME, Chromium, _ui_dataset
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)"),
+]
+
+
+def _workers_with_connections(server_pid: int, port: int) -> set[int]:
+    """The uvicorn workers holding an established TCP connection on `port` right now."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+                established.add(fields[9])  # the socket's inode
+    holding = set()
+    for pid in embedded.worker_pids(server_pid):
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if any(link.startswith("socket:[") and link[8:-1] in established for link in links):
+            holding.add(pid)
+    return holding
+
+
+def test_an_annotator_works_in_the_ui_served_by_two_workers(argilla_pg_server):
+    info = argilla_pg_server
+    port = embedded.port_of(info.url)
+    dataset, user = _ui_dataset(rg.Argilla(api_url=info.url, api_key=info.api_key))
+    with tempfile.TemporaryDirectory(prefix="curation-chromium-") as profile:
+        browser = Chromium(Path(profile))
+        try:
+            browser.goto(f"{info.url}/sign-in")
+            browser.type_into("input[name=Username]", USERNAME)
+            browser.type_into("input[name=Password]", PASSWORD)
+            browser.click("button[type=submit]")
+            browser.wait_js("!location.pathname.startsWith('/sign-in')")
+            answered_by = _workers_with_connections(info.pid, port)
+            shown_texts = f"Object.values({json.dumps(TEXTS)}).filter(text => document.body.innerText.includes(text))"
+            for _ in range(6):  # each load opens connections anew; the kernel hands them to both workers
+                browser.goto(f"{info.url}/")
+                browser.wait_js("document.body.innerText.includes('ui-data')")
+                browser.goto(f"{info.url}/dataset/{dataset.id}/annotation-mode")
+                browser.wait_js(f"{shown_texts}.length === 1")
+                answered_by |= _workers_with_connections(info.pid, port)
+            assert len(answered_by) == 2, answered_by
+
+            shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
+                                    f"(Object.entries({json.dumps(TEXTS)})"
+                                    f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
+            [other] = set(TEXTS) - {shown}
+            browser.click("label[for=label_good]")
+            browser.click("button.button--submit")
+            browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
+        finally:
+            browser.close()
+
+    records = {r.id: r for r in dataset.records(with_responses=True)}
+    assert [(r.user_id, r.value, r.status) for r in records[shown].responses["label"]] == [(user.id, "good", "submitted")]
