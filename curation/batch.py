@@ -13,8 +13,17 @@ Row schemas (the contract between `generate` and `push`):
   ``rationales: list[str]``, ``judge_model: str``, ``chosen_index: int|None``,
   ``rejected_index: int|None`` (None when the judge's ratings tie or are missing).
 
+Candidates that went through several recipes carry ``candidate_origin: list[str]``, parallel
+to ``generations`` (``"original"`` or ``"evolved"``).
+
 The manifest is written last, through a temporary file and a rename, and carries
 ``status: "complete"``: a folder without it is an interrupted run, never a batch.
+
+Lineage: a batch made from another batch (``--seeds BATCH``, or a step such as dedup that
+keeps some rows) has a ``parent`` entry in its manifest, ``{"batch_id", "recipe", "kind",
+"rows_sha256", "path"}``; the root batch names its ``seed_file`` and ``seed_sha256``.
+`lineage(batch)` walks the parents back to the root; `write_child_batch` writes a child
+with the ``parent`` entry and one manifest section (``derived_by`` names it) saying what was done.
 """
 
 from __future__ import annotations
@@ -79,6 +88,17 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def rows_sha256(batch: "Batch") -> str:
+    """The sha256 of a batch's rows file: what a child records of its parent."""
+    return file_sha256(batch.path / ROWS_FILE)
+
+
+def parent_entry(batch: "Batch") -> dict:
+    """The manifest's `parent` entry for a batch made from `batch`'s rows."""
+    return {"batch_id": batch.id, "recipe": batch.recipe, "kind": batch.kind,
+            "rows_sha256": rows_sha256(batch), "path": str(batch.path)}
 
 
 def package_versions() -> dict[str, str]:
@@ -203,3 +223,98 @@ def list_batches(root: Path | None = None) -> Listing:
             unreadable.append((path, str(exc)))
     batches.sort(key=lambda b: str(b.manifest.get("started_at", "")))
     return Listing(batches, unreadable)
+
+
+def write_child_batch(parent: Batch, rows: list[dict], *, derived_by: str, details: dict,
+                      out: Path | None = None, recipe: str | None = None, kind: str | None = None) -> Batch:
+    """Write a batch made from `parent`'s rows by a step that generates nothing (dedup, selection, ...).
+
+    The manifest keeps the parent's recipe, kind, model and parameters (the rows were made by
+    them), adds `parent` (see `parent_entry`), `derived_by: <step>` and `<step>: details` (what
+    was done, e.g. {"threshold": 0.9, "removed": 3}), and counts `rows` against the parent's.
+    The batch id is `<recipe>-<step>-<stamp>-<hex>`; the folder `out` or the batches folder.
+    """
+    if not derived_by or not derived_by.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"derived_by must be a short name such as 'dedup', got {derived_by!r}")
+    recipe = recipe or parent.recipe
+    batch_id = new_batch_id(f"{recipe}-{derived_by}")
+    inherited = {k: parent.manifest[k] for k in ("backend", "backends", "model", "judge", "parameters")
+                 if k in parent.manifest}
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    manifest = {
+        **inherited,
+        "batch_id": batch_id,
+        "recipe": recipe,
+        "kind": kind or parent.kind,
+        "parent": parent_entry(parent),
+        "derived_by": derived_by,
+        derived_by: details,
+        "seed_file": None,
+        "seed_sha256": None,
+        "rows": {"requested": parent.manifest["rows"]["kept"], "generated": parent.manifest["rows"]["kept"],
+                 "kept": len(rows), "dropped": parent.manifest["rows"]["kept"] - len(rows)},
+        "started_at": now,
+        "finished_at": now,
+        "versions": package_versions(),
+    }
+    return write_batch(out or settings.batches_dir() / batch_id, rows, manifest)
+
+
+def find_batch(batch_id: str, *, hint_path: str | None = None) -> Batch | None:
+    """The batch with that id on this machine: its folder under the batches folder, else
+    `hint_path` (where a child saw it) if its manifest has that id, else None."""
+    candidates = [settings.batches_dir() / batch_id] if Path(batch_id).name == batch_id not in ("", ".", "..") else []
+    if hint_path:
+        candidates.append(Path(hint_path))
+    for path in candidates:
+        if path.is_dir():
+            try:
+                batch = _read(path)
+            except _NotABatch:
+                continue
+            if batch.id == batch_id:
+                return batch
+    return None
+
+
+def lineage(batch: Batch) -> list[dict]:
+    """The chain of batches behind `batch`, root first, `batch` last.
+
+    Each step: {"batch_id", "recipe", "kind", "derived_by" (None for a generation), "rows" (kept),
+    "path", "seed_file", "seed_sha256" (the root's seed file), "rows_sha256" (as the child
+    recorded it, None for `batch`), "found" (its manifest is on this machine), "changed"
+    (its rows no longer match what the child recorded)}. A parent not on this machine ends
+    the walk with found=False and what the child recorded of it.
+    """
+    steps: list[dict] = []
+    current: Batch | None = batch
+    recorded: dict | None = None
+    seen: set[str] = set()
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        m = current.manifest
+        recorded_sha = recorded.get("rows_sha256") if recorded else None
+        steps.append({
+            "batch_id": current.id, "recipe": current.recipe, "kind": current.kind,
+            "derived_by": m.get("derived_by"), "rows": m["rows"]["kept"], "path": str(current.path),
+            "seed_file": m.get("seed_file"), "seed_sha256": m.get("seed_sha256"),
+            "rows_sha256": recorded_sha, "found": True,
+            "changed": bool(recorded_sha) and rows_sha256(current) != recorded_sha,
+        })
+        recorded = m.get("parent") if isinstance(m.get("parent"), dict) else None
+        if recorded is None:
+            break
+        current = find_batch(str(recorded.get("batch_id")), hint_path=recorded.get("path"))
+        if current is None:
+            steps.append({
+                "batch_id": recorded.get("batch_id"), "recipe": recorded.get("recipe"), "kind": recorded.get("kind"),
+                "derived_by": None, "rows": None, "path": recorded.get("path"), "seed_file": None,
+                "seed_sha256": None, "rows_sha256": recorded.get("rows_sha256"), "found": False, "changed": False,
+            })
+    return list(reversed(steps))
+
+
+def chain(batch: Batch) -> list[str]:
+    """The recipes (and derivation steps) a batch's rows went through, root first: e.g.
+    ["responses", "evol-quality", "ultrafeedback"]; an unknown ancestor is "?"."""
+    return [step["derived_by"] or step["recipe"] or "?" for step in lineage(batch)]

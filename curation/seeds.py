@@ -1,4 +1,5 @@
-"""Read a seed file (JSONL, JSON, CSV or Parquet) and check it has what a recipe needs."""
+"""Read seeds — a file (JSONL, JSON, CSV, Parquet, or text with one seed a line) or a batch —
+and check they have what a recipe needs."""
 
 from __future__ import annotations
 
@@ -6,18 +7,49 @@ import csv
 import json
 from pathlib import Path
 
-from curation.errors import SeedFileError
+from curation.batch import Batch, file_sha256, load_batch, parent_entry
+from curation.errors import BatchNotFound, SeedFileError
 
-FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+FORMATS = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 
 
-def read_seed_rows(path: Path) -> list[dict]:
-    """Rows of the seed file as dicts; any unreadable file is a one-line SeedFileError."""
+class SeedRows(list):
+    """Seed rows (dicts) plus where they came from: a seed file, or a `parent` batch."""
+
+    def __init__(self, rows=(), *, path: Path | None = None, parent: Batch | None = None):
+        super().__init__(rows)
+        self.path = path
+        self.parent = parent
+
+    @property
+    def from_batch(self) -> bool:
+        return self.parent is not None
+
+    def manifest_entries(self) -> dict:
+        """What a manifest records of its seeds: the seed file and its hash, or the parent batch."""
+        if self.parent is not None:
+            return {"seed_file": None, "seed_sha256": None, "parent": parent_entry(self.parent)}
+        if self.path is not None:
+            return {"seed_file": str(self.path), "seed_sha256": file_sha256(self.path)}
+        return {"seed_file": None, "seed_sha256": None}
+
+
+def read_seed_rows(path: Path, *, text_column: str | None = None) -> list[dict]:
+    """Rows of the seed file as dicts; any unreadable file is a one-line SeedFileError.
+
+    A `.txt` file is one seed a line, put in `text_column` (the recipe's main column); blank lines are skipped.
+    """
     if not path.is_file():
         raise SeedFileError(f"seed file not found: {path}")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".jsonl":
+        if suffix == ".txt":
+            if text_column is None:
+                raise SeedFileError(f"{path}: this recipe takes no one-column seeds; use one of "
+                                    f"{', '.join(f for f in FORMATS if f != '.txt')}")
+            rows = [{text_column: line.strip()} for line in path.read_text(encoding="utf-8").splitlines()
+                    if line.strip()]
+        elif suffix == ".jsonl":
             rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         elif suffix == ".json":
             rows = json.loads(path.read_text(encoding="utf-8"))
@@ -30,7 +62,8 @@ def read_seed_rows(path: Path) -> list[dict]:
 
             rows = pq.read_table(path).to_pylist()
         else:
-            raise SeedFileError(f"{path}: unsupported seed file type {suffix!r}; use one of {', '.join(FORMATS)}")
+            raise SeedFileError(f"{path}: unsupported seed file type {suffix!r}; use one of {', '.join(FORMATS)}, "
+                                "or a batch id or folder")
     except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
         raise SeedFileError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
     except RecursionError:  # json's parser recurses once per nesting level
@@ -47,24 +80,61 @@ def read_seed_rows(path: Path) -> list[dict]:
     return rows
 
 
-def load_seeds(path: Path | None, *, recipe: str, columns: tuple[str, ...], required: bool) -> list[dict]:
-    """Seed rows with every needed column present and non-empty; [] when optional and absent."""
+def _is_text(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def has_candidates(row: dict) -> bool:
+    """A row that already carries candidate responses: `instruction` and a non-empty `generations` list."""
+    gens = row.get("generations")
+    return _is_text(row.get("instruction")) and isinstance(gens, list) and any(_is_text(g) for g in gens)
+
+
+def _batch_source(path: Path) -> Batch | None:
+    """The batch `--seeds` names (a batch folder, or an id under the batches folder), else None."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return load_batch(path)
+    try:
+        return load_batch(str(path))
+    except BatchNotFound:
+        return None
+
+
+def load_seeds(path: Path | None, *, recipe: str, columns: tuple[str, ...], required: bool,
+               candidates: bool = False) -> SeedRows:
+    """Seed rows with every needed column present and non-empty; empty when optional and absent.
+
+    `path` is a seed file or a batch (id or folder), whose rows feed the recipe. With
+    `candidates`, rows carrying `instruction` + `generations` are usable instead of `columns`.
+    """
     if path is None:
         if required:
             raise SeedFileError(
                 f"recipe {recipe!r} needs --seeds FILE with column(s): {', '.join(columns)}"
             )
-        return []
-    rows = read_seed_rows(path)
+        return SeedRows()
+    parent = _batch_source(Path(path))
+    if parent is not None:
+        rows, where = parent.rows(), f"batch {parent.id}"
+    else:
+        text_column = columns[0] if len(columns) == 1 else None
+        rows, where = read_seed_rows(Path(path), text_column=text_column), str(path)
     if not rows:
-        raise SeedFileError(f"{path}: the seed file has no rows")
+        raise SeedFileError(f"{where}: the seed {'batch' if parent else 'file'} has no rows")
+
+    def usable(row: dict) -> bool:
+        return all(_is_text(row.get(c)) for c in columns) or (candidates and has_candidates(row))
+
+    shapes = f"{', '.join(columns)}" + (" (or instruction + generations)" if candidates else "")
     missing = [c for c in columns if c not in rows[0]]
-    if missing:
+    if missing and not (candidates and any(has_candidates(r) for r in rows)):
         raise SeedFileError(
-            f"{path}: missing column(s) {', '.join(missing)} (recipe {recipe!r} needs: {', '.join(columns)}; "
+            f"{where}: missing column(s) {', '.join(missing)} (recipe {recipe!r} needs: {shapes}; "
             f"found: {', '.join(rows[0]) or 'none'})"
         )
-    usable = [r for r in rows if all(isinstance(r.get(c), str) and r[c].strip() for c in columns)]
-    if not usable:
-        raise SeedFileError(f"{path}: no row has non-empty text in column(s) {', '.join(columns)}")
-    return usable
+    kept = [r for r in rows if usable(r)]
+    if not kept:
+        raise SeedFileError(f"{where}: no row has non-empty text in column(s) {shapes}")
+    return SeedRows(kept, path=None if parent else Path(path), parent=parent)

@@ -21,29 +21,42 @@ class RecipeInfo:
     kind: str  # "sft" | "preference"
     summary: str
     module: str
-    seed_columns: tuple[str, ...] = ()
+    seed_columns: tuple[str, ...] = ()  # the first is a `.txt` seed file's column
     seeds_required: bool = False
     seed_help: str = "no seeds"
+    rows_help: str = ""  # the rows it writes, for --help
+    candidates: bool = False  # seed rows may carry candidates instead: `instruction` + `generations`
 
 
 RECIPES: dict[str, RecipeInfo] = {
     info.name: info
     for info in (
         RecipeInfo("prompt", "sft", "one question per topic, then its answer", "pipelines.prompt",
-                   ("topic",), False, "optional: `topic` (default: built-in topics)"),
+                   ("topic",), False, "optional: `topic` (default: built-in topics)",
+                   "instruction, response, model_name, topic"),
         RecipeInfo("self-instruct", "sft", "Self-Instruct queries from seed documents or topics, then answered",
-                   "pipelines.self_instruct", ("input",), True, "`input` (a document, passage or topic)"),
+                   "pipelines.self_instruct", ("input",), True, "`input` (a document, passage or topic)",
+                   "instruction, response, model_name, input"),
         RecipeInfo("magpie", "sft", "Magpie: the model writes the user turn from its chat template",
-                   "pipelines.magpie"),
+                   "pipelines.magpie", rows_help="instruction, response, model_name"),
         RecipeInfo("evol-instruct", "sft", "Evol-Instruct: seed instructions rewritten to be harder, then answered",
-                   "pipelines.evol_instruct", ("instruction",), True, "`instruction`"),
+                   "pipelines.evol_instruct", ("instruction",), True, "`instruction`",
+                   "instruction (evolved), response, model_name, seed_instruction"),
         RecipeInfo("responses", "preference", "--num-generations responses per instruction (one or more backends)",
-                   "pipelines.responses", ("instruction",), True, "`instruction`"),
-        RecipeInfo("evol-quality", "preference", "EvolQuality: each seed response rewritten; original vs rewrite",
+                   "pipelines.responses", ("instruction",), True,
+                   "`instruction` (an evol-instruct or other sft batch works)",
+                   "instruction, generations [N], generation_models [N]"),
+        RecipeInfo("evol-quality", "preference", "EvolQuality: each response rewritten to be better, originals kept",
                    "pipelines.evol_quality", ("instruction", "response"), True,
-                   "`instruction`, `response` (an sft batch's rows.parquet works)"),
+                   "`instruction` + `response` (an sft batch), or `instruction` + `generations` (a responses batch)",
+                   "instruction, generations = N originals then their N rewrites, generation_models, "
+                   "candidate_origin ['original'.., 'evolved'..]", candidates=True),
         RecipeInfo("ultrafeedback", "preference", "responses rated 1-5 by an LLM judge -> chosen/rejected",
-                   "pipelines.ultrafeedback", ("instruction",), True, "`instruction`"),
+                   "pipelines.ultrafeedback", ("instruction",), True,
+                   "`instruction` (responses generated here), or rows with `generations` (a responses or "
+                   "evol-quality batch: all of them rated, none generated)",
+                   "instruction, generations, generation_models, [candidate_origin], ratings, rationales, "
+                   "judge_model, chosen_index, rejected_index", candidates=True),
     )
 }
 KIND_TITLES = {"sft": "Instruction recipes (kind sft)", "preference": "Preference recipes (kind preference)"}
@@ -57,6 +70,8 @@ def recipe_help() -> str:
         for info in (i for i in RECIPES.values() if i.kind == kind):
             lines.append(f"  {info.name:<14} {info.summary}")
             lines.append(f"  {'':<14}   seeds: {info.seed_help}")
+            if info.rows_help:
+                lines.append(f"  {'':<14}   rows:  {info.rows_help}")
         lines.append("")
     return "\n".join(lines)
 

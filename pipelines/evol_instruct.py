@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 
 from distilabel.pipeline import Pipeline
 from distilabel.steps.tasks import EvolInstruct
@@ -15,7 +14,7 @@ OVERSAMPLE = 1.5
 
 def build(ctx: RecipeContext) -> Pipeline:
     wanted = max(1, round(ctx.num_rows * OVERSAMPLE))
-    data = [{"seed_instruction": s["instruction"]} for s in itertools.islice(itertools.cycle(ctx.seeds), wanted)]
+    data = [{"seed_instruction": s["instruction"]} for s in ctx.seed_rows(wanted)]
     return instructions_then_responses(
         ctx, "curation-evol-instruct", data, column="evolved_instruction",
         write_instructions=lambda: EvolInstruct(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 from distilabel.steps import GroupColumns, LoadDataFromDicts
@@ -15,7 +14,7 @@ from pipelines.steps import FlattenGenerations
 
 def load_instructions(ctx: RecipeContext):
     """The seed instructions, cycled to `num_rows` rows."""
-    rows = itertools.islice(itertools.cycle(ctx.seeds), ctx.num_rows)
+    rows = ctx.seed_rows(ctx.num_rows)
     return LoadDataFromDicts(name="seeds", data=[{"instruction": s["instruction"]} for s in rows])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from typing import Any
 from curation.backends import BackendSpec, build_llm
 from curation.options import GenerationOptions
 from pipelines import RecipeInfo
+
+
+JUDGE_TOKENS_PER_RESPONSE = 192
 
 
 @dataclass
@@ -49,6 +53,12 @@ class RecipeContext:
 
         return Pipeline(name=f"{name}-{self.fingerprint()}", cache_dir=self.cache_dir)
 
+    def seed_rows(self, count: int) -> list[dict]:
+        """`count` seed rows: a seed file's rows cycled; a parent batch's rows each used once, in order."""
+        if getattr(self.seeds, "from_batch", False):
+            return list(self.seeds[:count])
+        return list(itertools.islice(itertools.cycle(self.seeds), count)) if self.seeds else []
+
     def generations_per_backend(self) -> list[int]:
         """`num_generations` spread over the backends, at least one each (the remainder goes first)."""
         n = len(self.backends)
@@ -68,10 +78,16 @@ class RecipeContext:
             spec or self.backends[0], magpie=magpie, generation_kwargs={**self.generation_kwargs, **overrides}
         )
 
-    def judge_llm(self, schema: dict | None = None):
-        """A deterministic judge LLM; on llama.cpp its answer is held to `schema` by a JSON grammar."""
+    def judge_llm(self, schema: dict | None = None, responses: int | None = None):
+        """A deterministic judge LLM; on llama.cpp its answer is held to `schema` by a JSON grammar.
+
+        `responses`: the most candidates one answer rates (default: those this recipe generates).
+        """
         spec = self.judge or self.backends[0]
-        settings = {"temperature": 0.0, "max_new_tokens": max(self.max_new_tokens, 96 * self.total_generations)}
+        # Room for the longest answer the schema allows: a 160-character rationale can take
+        # 160 tokens ("1.1.1..."), and a cut-off answer loses every rating of the row.
+        budget = JUDGE_TOKENS_PER_RESPONSE * (responses or self.total_generations)
+        settings = {"temperature": 0.0, "max_new_tokens": max(self.max_new_tokens, budget)}
         if schema is not None and spec.name == "llamacpp":
             settings["extra_generation_kwargs"] = {"response_format": {"type": "json_object", "schema": schema}}
         return self.llm(spec, **settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 from distilabel.pipeline import Pipeline
@@ -19,7 +18,7 @@ EXPECTED_YIELD = 0.5
 def build(ctx: RecipeContext) -> Pipeline:
     per_seed = NUM_INSTRUCTIONS * EXPECTED_YIELD
     wanted = max(1, math.ceil(ctx.num_rows / per_seed))
-    data = [{"input": s["input"]} for s in itertools.islice(itertools.cycle(ctx.seeds), max(wanted, 1))]
+    data = [{"input": s["input"]} for s in ctx.seed_rows(max(wanted, 1))]
     return instructions_then_responses(
         ctx, "curation-self-instruct", data, column="instructions",
         write_instructions=lambda: SelfInstruct(

@@ -1,20 +1,62 @@
-"""`ultrafeedback` (arXiv 2310.01377): candidate responses rated by an LLM judge → chosen/rejected."""
+"""`ultrafeedback` (arXiv 2310.01377): candidate responses rated by an LLM judge → chosen/rejected.
+
+Seeds are instructions (candidates are generated here, `--num-generations` of them) or rows
+that already carry candidates (`instruction` + `generations`, e.g. a `responses` or
+`evol-quality` batch): then nothing is generated, the judge rates every candidate, and
+`candidate_origin`/`evolved_from` travel with the candidates they describe.
+"""
 
 from __future__ import annotations
 
 from distilabel.pipeline import Pipeline
+from distilabel.steps import LoadDataFromDicts
 
+from curation.seeds import has_candidates
 from pipelines.preference_common import generate_candidates, load_instructions, preference_row, usable_indexes
 from pipelines.recipe import RecipeContext
 from pipelines.steps import JudgeUltraFeedback, ultrafeedback_schema
 
+CARRIED = ("candidate_origin", "evolved_from")  # lists parallel to `generations`, kept through the judge
+
+
+def seeded_candidates(ctx: RecipeContext) -> list[dict]:
+    """The seed rows that carry candidates, as the judge's input ([] when the seeds are instructions)."""
+    rows = [s for s in ctx.seed_rows(ctx.num_rows) if has_candidates(s)]
+    out = []
+    for seed in rows:
+        gens = list(seed["generations"])
+        models = list(seed.get("generation_models") or [])
+        row = {
+            "instruction": seed["instruction"],
+            "generations": [g if isinstance(g, str) else "" for g in gens],
+            "generation_models": [str(models[i]) if i < len(models) and models[i] else "seed" for i in range(len(gens))],
+            "candidate_origin": list(seed.get("candidate_origin") or ["original"] * len(gens)),
+        }
+        if seed.get("evolved_from") is not None:
+            row["evolved_from"] = list(seed["evolved_from"])
+        out.append(row)
+    return out
+
+
+def _judge_schema(low: int, high: int) -> dict:
+    """UltraFeedback's answer schema for rows of `low` to `high` candidates."""
+    schema = ultrafeedback_schema(high)
+    for key in ("ratings", "rationales"):
+        schema["properties"][key]["minItems"] = low
+    return schema
+
 
 def build(ctx: RecipeContext) -> Pipeline:
+    seeded = seeded_candidates(ctx)
+    counts = [len(r["generations"]) for r in seeded] or [ctx.total_generations]
     with ctx.pipeline("curation-ultrafeedback") as pipeline:
-        candidates = generate_candidates(ctx, load_instructions(ctx))
+        if seeded:
+            candidates = LoadDataFromDicts(name="candidates", data=seeded)
+        else:
+            candidates = generate_candidates(ctx, load_instructions(ctx))
         judge = JudgeUltraFeedback(
             name="ultrafeedback",
-            llm=ctx.judge_llm(schema=ultrafeedback_schema(ctx.total_generations)),
+            llm=ctx.judge_llm(schema=_judge_schema(min(counts), max(counts)), responses=max(counts)),
             aspect="overall-rating",
             input_batch_size=8,
             output_mappings={"model_name": "judge_model_name"},
@@ -45,9 +87,18 @@ def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
         ratings = [_as_rating(ratings[i]) if i < len(ratings) else None for i in keep]
         rationales = [(rationales[i] if i < len(rationales) else None) or "" for i in keep]
         chosen, rejected = chosen_rejected(ratings)
+        carried = {}
+        if row.get("candidate_origin") is not None:
+            origins = list(row["candidate_origin"])
+            carried["candidate_origin"] = [origins[i] if i < len(origins) else None for i in keep]
+        if row.get("evolved_from") is not None:
+            sources = list(row["evolved_from"])
+            carried["evolved_from"] = [keep.index(sources[i]) if i < len(sources) and sources[i] in keep else None
+                                       for i in keep]
         out.append(
             {
                 **preference_row(row, keep, ctx),
+                **carried,
                 "ratings": ratings,
                 "rationales": rationales,
                 "judge_model": judge,

@@ -39,10 +39,18 @@ GENERATE_HELP = f"""Generate a batch of instruction (SFT) or preference data wit
 {recipe_help()}
 The batch folder holds rows.parquet, manifest.json and generation.log (distilabel's full
 log). Runs offline on the bundled SmolLM2-135M by default. A re-run with the same options
-resumes from distilabel's cache; --fresh starts over. Example:
+resumes from distilabel's cache; --fresh starts over.
+
+--seeds takes a seed file, or a batch (its id or folder): its rows feed this recipe, each
+used once, and the new batch's manifest names it as `parent`, so recipes chain and
+`curate batches show` prints the chain back to the seed file. A .txt seed file holds one
+seed a line, read into the recipe's first seed column. Examples:
 
 \b
     curate generate self-instruct --seeds docs.jsonl -n 20
+    curate generate responses --seeds questions.txt -n 10
+    curate generate evol-quality --seeds <responses batch id>
+    curate generate ultrafeedback --seeds <evol-quality batch id>
 """
 
 
@@ -96,11 +104,18 @@ def list_cmd(as_json):
 @click.argument("batch_id")
 @click.option("--rows", "num_rows", type=int, default=3, show_default=True, help="Sample rows to print.")
 def show_cmd(batch_id, num_rows):
-    """Print a batch's manifest and its first rows (BATCH_ID: an id or a folder)."""
-    from curation.batch import load_batch
+    """Print a batch's manifest and its first rows (BATCH_ID: an id or a folder).
+
+    A batch made from another batch first prints its chain, from the seed file to this batch.
+    """
+    from curation.batch import lineage, load_batch
 
     batch = load_batch(batch_id)
     rows = batch.rows()[:num_rows]  # read before printing: a damaged file is one error line, not half a report
+    steps = lineage(batch)
+    if len(steps) > 1:
+        for line in chain_lines(steps):
+            click.echo(line)
     click.echo(json.dumps(batch.manifest, indent=2, sort_keys=True))
     for row in rows:
         click.echo(json.dumps({k: v for k, v in row.items() if k != "raw_output"}, ensure_ascii=False, default=str))
@@ -110,3 +125,23 @@ def _summary(batch) -> dict:
     m = batch.manifest
     return {"recipe": m["recipe"], "kind": m["kind"], "model": m.get("model", ""),
             "rows": m["rows"]["kept"], "started_at": m.get("started_at", "")}
+
+
+def chain_lines(steps: list[dict]) -> list[str]:
+    """`curate batches show`'s lineage: the root's seed file, then one line per batch, root first."""
+    root = steps[0]
+    lines = ["Chain: " + " → ".join(s["derived_by"] or s["recipe"] or "?" for s in steps)]
+    if root["found"]:
+        seed = (f"{root['seed_file']} (sha256 {root['seed_sha256'][:12]})" if root.get("seed_file")
+                else "no seed file")
+        lines.append(f"  seeds: {seed}")
+    for number, step in enumerate(steps, start=1):
+        what = step["derived_by"] or step["recipe"] or "?"
+        if not step["found"]:
+            note = f"not on this machine (rows sha256 {str(step['rows_sha256'])[:12]})"
+        elif step["changed"]:
+            note = f"{step['rows']} rows, CHANGED since its child was made"
+        else:
+            note = f"{step['rows']} rows"
+        lines.append(f"  {number}. {step['batch_id']}  {what}  {note}")
+    return lines

@@ -1,0 +1,142 @@
+"""Seeds as people write them (.txt), a batch as seeds, and the lineage API — no model run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from curation.batch import chain, find_batch, lineage, load_batch, rows_sha256, write_batch, write_child_batch
+from curation.cli import main
+from curation.errors import SeedFileError
+from curation.seeds import load_seeds
+from pipelines import RECIPES
+
+TXT = "Explain what a prime number is.\n\n   \nDescribe how rain forms.  \n\n"
+
+# Every recipe that takes seeds from one column, and that column (the .txt seed goes there).
+ONE_COLUMN = {"prompt": "topic", "self-instruct": "input", "evol-instruct": "instruction",
+              "responses": "instruction", "ultrafeedback": "instruction"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_every_recipe_that_takes_seeds_is_covered():
+    takes = {name for name, info in RECIPES.items() if info.seed_columns}
+    assert takes == set(ONE_COLUMN) | {"evol-quality"}
+
+
+@pytest.mark.parametrize("recipe", list(ONE_COLUMN))
+def test_txt_seeds_fill_the_recipes_main_column(recipe, tmp_path):
+    info = RECIPES[recipe]
+    path = tmp_path / "seeds.txt"
+    path.write_text(TXT)
+    rows = load_seeds(path, recipe=recipe, columns=info.seed_columns, required=info.seeds_required,
+                      candidates=info.candidates)
+    column = ONE_COLUMN[recipe]
+    assert rows == [{column: "Explain what a prime number is."}, {column: "Describe how rain forms."}]
+    entries = rows.manifest_entries()
+    assert entries["seed_file"] == str(path) and len(entries["seed_sha256"]) == 64 and "parent" not in entries
+
+
+@pytest.mark.parametrize("text", ["", "\n\n   \n"], ids=["empty", "blank lines"])
+def test_txt_without_a_seed_is_one_line_exit_2(text, tmp_path, curation_home):
+    path = tmp_path / "none.txt"
+    path.write_text(text)
+    result = invoke("generate", "responses", "--seeds", str(path))
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "has no rows" in errors[0] and str(path) in errors[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_txt_cannot_feed_a_two_column_recipe(tmp_path, curation_home):
+    path = tmp_path / "pairs.txt"
+    path.write_text(TXT)
+    result = invoke("generate", "evol-quality", "--seeds", str(path))
+    assert result.exit_code == 2
+    assert "takes no one-column seeds" in result.output and "Traceback" not in result.output
+
+
+def _batch(root, name, recipe, kind, rows, **extra):
+    return write_batch(root / name, rows, {"batch_id": name, "recipe": recipe, "kind": kind,
+                                           "rows": {"kept": len(rows)}, **extra})
+
+
+def _responses_rows():
+    return [{"instruction": f"Q{i}?", "generations": [f"a{i}", f"b{i}"], "generation_models": ["m", "m"],
+             "raw_output": "{}"} for i in range(3)]
+
+
+def test_a_batch_feeds_a_recipe_by_id_or_folder_once_per_row(curation_home, tmp_path):
+    parent = _batch(curation_home / "batches", "resp-seeds-1", "responses", "preference", _responses_rows(),
+                    seed_file="q.txt", seed_sha256="0" * 64)
+    info = RECIPES["evol-quality"]
+    for given in (parent.id, parent.path):
+        rows = load_seeds(given, recipe="evol-quality", columns=info.seed_columns, required=True, candidates=True)
+        assert rows.parent.id == parent.id and [r["instruction"] for r in rows] == ["Q0?", "Q1?", "Q2?"]
+        assert rows.manifest_entries()["parent"] == {
+            "batch_id": parent.id, "recipe": "responses", "kind": "preference",
+            "rows_sha256": rows_sha256(parent), "path": str(parent.path)}
+    # Without candidates allowed, a preference batch lacks `response`: one clear line.
+    with pytest.raises(SeedFileError, match=r"batch resp-seeds-1: missing column\(s\) response"):
+        load_seeds(parent.id, recipe="x", columns=("instruction", "response"), required=True)
+
+
+def test_lineage_goes_back_to_the_seed_file_and_show_prints_it(curation_home):
+    root = curation_home / "batches"
+    first = _batch(root, "resp-l-1", "responses", "preference", _responses_rows(), seed_file="q.txt",
+                   seed_sha256="a" * 64)
+    from curation.batch import parent_entry
+
+    second = _batch(root, "evq-l-2", "evol-quality", "preference", _responses_rows()[:2], parent=parent_entry(first))
+    third = _batch(root, "uf-l-3", "ultrafeedback", "preference", _responses_rows()[:1], parent=parent_entry(second))
+
+    steps = lineage(third)
+    assert [s["batch_id"] for s in steps] == ["resp-l-1", "evq-l-2", "uf-l-3"]
+    assert steps[0]["seed_file"] == "q.txt" and steps[0]["seed_sha256"] == "a" * 64
+    assert steps[0]["rows_sha256"] == rows_sha256(first) and not any(s["changed"] for s in steps)
+    assert all(s["found"] for s in steps) and [s["rows"] for s in steps] == [3, 2, 1]
+    assert chain(third) == ["responses", "evol-quality", "ultrafeedback"]
+    assert chain(first) == ["responses"]
+
+    shown = invoke("batches", "show", third.id, "--rows", "1")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == "Chain: responses → evol-quality → ultrafeedback"
+    assert "seeds: q.txt (sha256 aaaaaaaaaaaa)" in lines[1]
+    assert lines[2].split()[:3] == ["1.", "resp-l-1", "responses"] and lines[4].split()[1] == "uf-l-3"
+    manifest = json.loads("\n".join(lines[5:-1]))
+    assert manifest["parent"]["batch_id"] == "evq-l-2"
+
+    # A parent rewritten after its child was made, and one that is gone, are reported, not hidden.
+    (second.path / "rows.parquet").write_bytes((first.path / "rows.parquet").read_bytes())
+    assert [s["changed"] for s in lineage(third)] == [False, True, False]
+    import shutil
+
+    shutil.rmtree(first.path)
+    steps = lineage(third)
+    assert steps[0]["found"] is False and steps[0]["batch_id"] == "resp-l-1"
+    assert "not on this machine" in invoke("batches", "show", third.id).output
+
+
+def test_write_child_batch_is_generic(curation_home):
+    """What dedup/selection steps use: the kept rows, a `parent`, and one section saying what was done."""
+    parent = _batch(curation_home / "batches", "resp-c-1", "responses", "preference", _responses_rows(),
+                    model="m", parameters={"num_rows": 3})
+    kept = parent.rows()[:2]
+    child = write_child_batch(parent, kept, derived_by="dedup", details={"threshold": 0.9, "removed": 1})
+    again = load_batch(child.id)
+    m = again.manifest
+    assert again.rows() == kept and child.path.parent == curation_home / "batches"
+    assert m["recipe"] == "responses" and m["kind"] == "preference" and m["model"] == "m"
+    assert m["derived_by"] == "dedup" and m["dedup"] == {"threshold": 0.9, "removed": 1}
+    assert m["parent"]["batch_id"] == parent.id and m["parent"]["rows_sha256"] == rows_sha256(parent)
+    assert m["rows"]["kept"] == 2 and m["rows"]["dropped"] == 1
+    assert chain(again) == ["responses", "dedup"]
+    assert find_batch(child.id).path == child.path
+    with pytest.raises(ValueError):
+        write_child_batch(parent, kept, derived_by="no spaces please", details={})
