@@ -17,6 +17,7 @@ Failure paths (exit code per curation.errors):
   7. a step fails to load (junk GGUF) while the judge,
      holding the key, is part of the pipeline            1
   8. an unexpected exception after distilabel's import: a plain traceback, no locals
+And the run that succeeds through the same server: its batch, logs and cache hold no key either.
 """
 
 from __future__ import annotations
@@ -117,6 +118,19 @@ def test_no_secret_when_the_pipeline_fails(home, tmp_path, openai_server, seed_d
     assert result.returncode == 1, result.stderr
     assert "the generation pipeline failed" in error_line(result)
     assert_no_secret(result, home, secrets)
+
+
+def test_no_secret_when_the_generation_succeeds(home, openai_server, seed_data):
+    base_url, server_key = openai_server
+    # llama.cpp's server answers one choice per request (no `n`): two backends make the two responses
+    # a preference row needs. At temperature 0 both are the same non-empty text every run.
+    result = curate(home, "generate", "responses", "--seeds", str(seed_data / "instructions.jsonl"), "-n", "1",
+                    "--max-new-tokens", "8", "--temperature", "0", "--backend", "openai:smollm2",
+                    "--backend", "openai:smollm2", "--base-url", base_url, "--api-key", server_key)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Batch responses-")
+    scanned = assert_no_secret(result, home, [server_key, WRONG_KEY, ENV_KEY])
+    assert {"rows.parquet", "manifest.json", "generation.log", "pipeline.log", "pipeline.yaml"} <= {p.name for p in scanned}
 
 
 def test_an_unexpected_error_prints_no_locals_and_no_secret(tmp_path):
