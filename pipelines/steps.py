@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from distilabel.typing import StepOutput
 
 
+class NoUsableInstructions(Exception):
+    """Every generated instruction was dropped by clean-up."""
+
+
 class CleanInstructions(GlobalStep):
     """Explode `column` (a string or list of lines) into one clean, de-duplicated `instruction` per row.
 
@@ -48,6 +52,10 @@ class CleanInstructions(GlobalStep):
                 out = {k: v for k, v in row.items() if k not in (self.column, "instruction", "distilabel_metadata")}
                 rows.append({**out, "instruction": instruction, "raw_instruction": raw,
                              "instruction_metadata": row.get("distilabel_metadata") or {}})
+        if not rows:
+            # distilabel 1.5.3 waits forever on an empty batch sent to the next step; a global
+            # step's error stops the pipeline instead, and the message lands in the log.
+            raise NoUsableInstructions(f"clean-up kept none of the {len(inputs)} generated instruction(s)")
         yield rows
 
 
