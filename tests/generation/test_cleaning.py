@@ -37,3 +37,17 @@ def test_duplicates_are_dropped_across_outputs():
     seen: set[str] = set()
     assert clean_instructions("Explain gravity to a child.", seen) == ["Explain gravity to a child."]
     assert clean_instructions(["explain gravity to a child", "Explain tides."], seen) == ["Explain tides."]
+
+
+def test_clean_up_that_keeps_nothing_stops_the_pipeline():
+    """distilabel 1.5.3 hangs on an empty batch after a global step: CleanInstructions raises instead."""
+    import pytest
+    from distilabel.pipeline import Pipeline
+
+    from pipelines.steps import CleanInstructions, NoUsableInstructions
+
+    step = CleanInstructions(name="clean", column="instructions", pipeline=Pipeline(name="clean-test"))
+    kept = next(step.process([{"instructions": ["Here are two queries:", "1. What is rain?"]}]))
+    assert [row["instruction"] for row in kept] == ["What is rain?"]
+    with pytest.raises(NoUsableInstructions, match="kept none of the 2 generated"):
+        next(step.process([{"instructions": ["Here are two queries:"]}, {"instructions": "Sure!"}]))
