@@ -226,13 +226,16 @@ def list_batches(root: Path | None = None) -> Listing:
 
 
 def write_child_batch(parent: Batch, rows: list[dict], *, derived_by: str, details: dict,
-                      out: Path | None = None, recipe: str | None = None, kind: str | None = None) -> Batch:
+                      out: Path | None = None, recipe: str | None = None, kind: str | None = None,
+                      tables: dict[str, pa.Table] | None = None) -> Batch:
     """Write a batch made from `parent`'s rows by a step that generates nothing (dedup, selection, ...).
 
     The manifest keeps the parent's recipe, kind, model and parameters (the rows were made by
     them), adds `parent` (see `parent_entry`), `derived_by: <step>` and `<step>: details` (what
     was done, e.g. {"threshold": 0.9, "removed": 3}), and counts `rows` against the parent's.
     The batch id is `<recipe>-<step>-<stamp>-<hex>`; the folder `out` or the batches folder.
+    `tables` ({file name: table}) are written beside the rows, before the manifest (e.g. the
+    rows dedup dropped).
     """
     if not derived_by or not derived_by.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"derived_by must be a short name such as 'dedup', got {derived_by!r}")
@@ -257,7 +260,16 @@ def write_child_batch(parent: Batch, rows: list[dict], *, derived_by: str, detai
         "finished_at": now,
         "versions": package_versions(),
     }
-    return write_batch(out or settings.batches_dir() / batch_id, rows, manifest)
+    out = out or settings.batches_dir() / batch_id
+    tables = tables or {}
+    if clashing := [n for n in tables if n in (ROWS_FILE, MANIFEST_FILE) or Path(n).name != n]:
+        raise ValueError(f"extra tables need plain file names of their own, got {clashing}")
+    if tables:
+        ensure_no_batch(out)
+        out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        pq.write_table(table, out / name)
+    return write_batch(out, rows, manifest)
 
 
 def find_batch(batch_id: str, *, hint_path: str | None = None) -> Batch | None:
