@@ -14,7 +14,7 @@ import argilla as rg
 import pytest
 
 from curation.server import embedded
-from tests.server.test_ui import PASSWORD, TEXTS, USERNAME, Chromium, _ui_dataset
+from tests.server.test_ui import TEXTS, Chromium, _ui_dataset, label_the_shown_record, sign_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -48,11 +48,7 @@ def test_an_annotator_works_in_the_ui_served_by_two_workers(argilla_pg_server):
     with tempfile.TemporaryDirectory(prefix="curation-chromium-") as profile:
         browser = Chromium(Path(profile))
         try:
-            browser.goto(f"{info.url}/sign-in")
-            browser.type_into("input[name=Username]", USERNAME)
-            browser.type_into("input[name=Password]", PASSWORD)
-            browser.click("button[type=submit]")
-            browser.wait_js("!location.pathname.startsWith('/sign-in')")
+            sign_in(browser, info.url)
             answered_by = _workers_with_connections(info.pid, port)
             shown_texts = f"Object.values({json.dumps(TEXTS)}).filter(text => document.body.innerText.includes(text))"
             for _ in range(6):  # each load opens connections anew; the kernel hands them to both workers
@@ -62,14 +58,7 @@ def test_an_annotator_works_in_the_ui_served_by_two_workers(argilla_pg_server):
                 browser.wait_js(f"{shown_texts}.length === 1")
                 answered_by |= _workers_with_connections(info.pid, port)
             assert len(answered_by) == 2, answered_by
-
-            shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
-                                    f"(Object.entries({json.dumps(TEXTS)})"
-                                    f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
-            [other] = set(TEXTS) - {shown}
-            browser.click("label[for=label_good]")
-            browser.click("button.button--submit")
-            browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
+            shown = label_the_shown_record(browser)
         finally:
             browser.close()
 

@@ -129,6 +129,29 @@ def _ui_dataset(client: rg.Argilla) -> tuple[rg.Dataset, rg.User]:
     return dataset, user
 
 
+def sign_in(browser: Chromium, url: str) -> None:
+    """Sign in as the annotator USERNAME through the sign-in page."""
+    browser.goto(f"{url}/sign-in")
+    browser.type_into("input[name=Username]", USERNAME)
+    browser.type_into("input[name=Password]", PASSWORD)
+    browser.click("button[type=submit]")
+    browser.wait_js("!location.pathname.startsWith('/sign-in')")
+
+
+def label_the_shown_record(browser: Chromium) -> str:
+    """On the annotation page, label "good" the pending record it shows (Argilla shuffles them per
+    user), submit, and wait for the other one; returns the id of the record labelled."""
+    shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
+                            f"(Object.entries({json.dumps(TEXTS)})"
+                            f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
+    [other] = set(TEXTS) - {shown}
+    browser.click("label[for=label_good]")
+    browser.click("button.button--submit")
+    # The UI moves on to the other pending record once the response is stored.
+    browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
+    return shown
+
+
 @pytest.fixture
 def dataset(argilla_client):
     return _ui_dataset(argilla_client)
@@ -146,23 +169,12 @@ def browser():
 
 def test_annotator_submits_a_response_in_the_ui(argilla_server, dataset, browser):
     dataset, user = dataset
-    browser.goto(f"{argilla_server.url}/sign-in")
-    browser.type_into("input[name=Username]", USERNAME)
-    browser.type_into("input[name=Password]", PASSWORD)
-    browser.click("button[type=submit]")
-    browser.wait_js("!location.pathname.startsWith('/sign-in')")
+    sign_in(browser, argilla_server.url)
     browser.wait_js("document.body.innerText.includes('ui-data')")  # the home page lists it
 
     browser.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode")
-    # Argilla shuffles the pending records per user: label whichever one the page shows.
-    shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
-                            f"(Object.entries({json.dumps(TEXTS)})"
-                            f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
+    shown = label_the_shown_record(browser)
     [other] = set(TEXTS) - {shown}
-    browser.click("label[for=label_good]")
-    browser.click("button.button--submit")
-    # The UI moves on to the other pending record once the response is stored.
-    browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
 
     records = {r.id: r for r in dataset.records(with_responses=True)}
     responses = records[shown].responses["label"]
@@ -181,11 +193,7 @@ def test_an_annotator_stays_signed_in_across_a_restart(tmp_path, browser, no_rem
     try:
         dataset, user = _ui_dataset(rg.Argilla(api_url=info.url, api_key=info.api_key))
 
-        browser.goto(f"{info.url}/sign-in")
-        browser.type_into("input[name=Username]", USERNAME)
-        browser.type_into("input[name=Password]", PASSWORD)
-        browser.click("button[type=submit]")
-        browser.wait_js("!location.pathname.startsWith('/sign-in')")
+        sign_in(browser, info.url)
         browser.wait_js("document.body.innerText.includes('ui-data')")
 
         # Same address (the browser keeps its session per origin), new server processes.
@@ -195,14 +203,8 @@ def test_an_annotator_stays_signed_in_across_a_restart(tmp_path, browser, no_rem
 
         # The annotator's next action works without signing in again.
         browser.goto(f"{info.url}/dataset/{dataset.id}/annotation-mode")
-        shown = browser.wait_js(f"(shown => shown.length === 1 && shown[0])"
-                                f"(Object.entries({json.dumps(TEXTS)})"
-                                f".filter(([id, text]) => document.body.innerText.includes(text)).map(([id]) => id))")
+        shown = label_the_shown_record(browser)
         assert not browser.js("location.pathname.startsWith('/sign-in')")
-        [other] = set(TEXTS) - {shown}
-        browser.click("label[for=label_good]")
-        browser.click("button.button--submit")
-        browser.wait_js(f"document.body.innerText.includes({json.dumps(TEXTS[other])})")
 
         records = {r.id: r for r in dataset.records(with_responses=True)}
         assert [(r.user_id, r.value) for r in records[shown].responses["label"]] == [(user.id, "good")]
