@@ -96,6 +96,11 @@ def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_f
             reason = secrets.redact(" ".join(str(exc).split()) or type(exc).__name__)
             raise GenerationFailed(f"the generation pipeline failed: {reason}", hint=f"log: {log_file}") from None
         if distiset is None or not len(distiset):
+            if "NoUsableInstructions" in log_file.read_text(encoding="utf-8", errors="replace"):
+                raise GenerationFailed(  # CleanInstructions stopped the pipeline: nothing to answer
+                    f"recipe {label!r} produced no usable rows (clean-up kept none of the generated instructions)",
+                    hint=f"try more --num-rows, more or better seeds, or a larger model (--backend); log: {log_file}",
+                )
             raise GenerationFailed(
                 "the generation stopped before any row was finished",
                 hint=f"run the same command again: it resumes from distilabel's cache; log: {log_file}",

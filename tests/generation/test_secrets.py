@@ -17,6 +17,8 @@ Failure paths (exit code per curation.errors):
   7. a step fails to load (junk GGUF) while the judge,
      holding the key, is part of the pipeline            1
   8. an unexpected exception after distilabel's import: a plain traceback, no locals
+  9. clean-up keeps none of the generated instructions (it stops the pipeline;
+     distilabel 1.5.3 would wait forever on the empty batch)  1
 And the run that succeeds through the same server: its batch, logs and cache hold no key either.
 """
 
@@ -118,6 +120,17 @@ def test_no_secret_when_the_pipeline_fails(home, tmp_path, openai_server, seed_d
     assert result.returncode == 1, result.stderr
     assert "the generation pipeline failed" in error_line(result)
     assert_no_secret(result, home, secrets)
+
+
+def test_no_secret_when_clean_up_keeps_nothing(home, openai_server):
+    base_url, server_key = openai_server
+    # At temperature 0 the bundled model answers the prompt recipe's request with a preamble
+    # ("I'm ready to assist. What's your question?") that clean-up drops: no instruction survives.
+    result = curate(home, "generate", "prompt", "-n", "1", "--max-new-tokens", "16", "--temperature", "0",
+                    "--backend", "openai:smollm2", "--base-url", base_url, "--api-key", server_key)
+    assert result.returncode == 1, result.stderr
+    assert "produced no usable rows (clean-up kept none of the generated instructions)" in error_line(result)
+    assert_no_secret(result, home, [server_key, WRONG_KEY, ENV_KEY])
 
 
 def test_no_secret_when_the_generation_succeeds(home, openai_server, seed_data):
