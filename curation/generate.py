@@ -80,7 +80,12 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         "log_file": LOG_FILE,
         "versions": package_versions(),
     }
-    return write_batch(out_dir, rows, manifest)
+    batch = write_batch(out_dir, rows, manifest)
+    if options.dedup is not None:  # the last step: a child batch without the near-duplicates, beside it
+        from curation.dedup import dedup_batch
+
+        return dedup_batch(batch, threshold=options.dedup, out=out and out.with_name(f"{out.name}-dedup"))
+    return batch
 
 
 def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_file: Path,

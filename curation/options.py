@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from curation.dedup import DEFAULT_THRESHOLD as DEFAULT_DEDUP_THRESHOLD, check_threshold
 from curation.errors import BadInput
 
 DEFAULT_BACKEND = "llamacpp"
@@ -60,6 +61,11 @@ class GenerationOptions:
                           help="Add Deita complexity and quality scores (sft recipes) as metadata.")
     fresh: bool = _option(False, "run", "--fresh", is_flag=True,
                           help="Ignore distilabel's cache and regenerate (default: a re-run resumes).")
+    dedup: float | None = _option(
+        None, "run", "--dedup", is_flag=False, flag_value=DEFAULT_DEDUP_THRESHOLD, metavar="[THRESHOLD]",
+        type=click.FloatRange(0, 1, min_open=True),
+        help="Then write a child batch without near-duplicate rows, as `curate dedup` does (MinHash similarity "
+             f"of the instructions at least THRESHOLD, default {DEFAULT_DEDUP_THRESHOLD}).")
 
     def __post_init__(self):
         # Click hands over lists/tuples; a single name is accepted from Python callers.
@@ -69,6 +75,8 @@ class GenerationOptions:
             object.__setattr__(self, "seeds", Path(self.seeds))
         if self.num_rows < 1:
             raise BadInput(f"--num-rows must be at least 1, got {self.num_rows}")
+        if self.dedup is not None:
+            check_threshold(self.dedup)
 
     def parameters(self) -> dict[str, Any]:
         """The options that shape the generated rows (the manifest's `parameters`, part of the cache key)."""

@@ -16,6 +16,7 @@ from curation.errors import CurationError
 COMMANDS = {
     "generate": "curation.cli.generate:generate",
     "batches": "curation.cli.generate:batches",
+    "dedup": "curation.cli.dedup:dedup",
     "server": "curation.cli.server:server",
     "users": "curation.cli.users:users",
     "push": "curation.cli.review:push",

@@ -60,8 +60,19 @@ seed a line, read into the recipe's first seed column. Examples:
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):
     batch = run_generation(**options, out=out, quiet=quiet)
+    if batch.manifest.get("derived_by") == "dedup":  # --dedup: the generated batch, then its child
+        from curation.batch import load_batch
+        from curation.cli.dedup import summary
+
+        click.echo(_generated(load_batch(batch.manifest["parent"]["path"])))
+        click.echo(summary(batch))
+        return
+    click.echo(_generated(batch))
+
+
+def _generated(batch) -> str:
     rows = batch.manifest["rows"]
-    click.echo(f"Batch {batch.id}: {rows['kept']} rows ({rows['dropped']} dropped by clean-up) → {batch.path}")
+    return f"Batch {batch.id}: {rows['kept']} rows ({rows['dropped']} dropped by clean-up) → {batch.path}"
 
 
 @click.group()
