@@ -17,6 +17,8 @@ COMMANDS = {
     "generate": "curation.cli.generate:generate",
     "batches": "curation.cli.generate:batches",
     "dedup": "curation.cli.dedup:dedup",
+    "embed": "curation.cli.embed:embed",
+    "select": "curation.cli.embed:select_cmd",
     "server": "curation.cli.server:server",
     "users": "curation.cli.users:users",
     "push": "curation.cli.review:push",

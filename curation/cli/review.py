@@ -30,12 +30,13 @@ PROGRESS_OPTION = click.option(
 )
 
 
-def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None) -> None:
+def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None,
+                     vectors: bool = False) -> None:
     from curation.review.push import push_batch
 
     _check_names(dataset, workspace)
     report = push_batch(batch, dataset, workspace=workspace, config_path=config_path, client=client,
-                        show_progress=progress)
+                        show_progress=progress, vectors=vectors)
     created = " (created)" if report.created_dataset else ""
     click.echo(
         f"Pushed {report.sent} new record(s) of batch {report.batch_id} to dataset {report.dataset!r}{created} "
@@ -64,7 +65,11 @@ def _check_names(dataset: str, workspace: str | None) -> None:
 @WORKSPACE_OPTION
 @CONFIG_OPTION
 @PROGRESS_OPTION
-def push(batch: str, dataset: str, workspace: str | None, config_path: Path | None, progress: bool) -> None:
+@click.option("--vectors", is_flag=True,
+              help="Attach the batch's embeddings (`curate embed`) as record vectors, so the Argilla UI "
+                   "can find similar records. A new dataset gets the vector field; an existing one must have it.")
+def push(batch: str, dataset: str, workspace: str | None, config_path: Path | None, progress: bool,
+         vectors: bool) -> None:
     """Send batch BATCH (a batch id or folder) to Argilla for human review.
 
     Each row becomes one record: sft rows show the instruction and the generated response,
@@ -83,7 +88,7 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
       curate push self-instruct-20250101T120000-ab12cd --dataset instructions
       curate push ./batches/my-batch -d prefs -w team --config my_settings.yaml
     """
-    _push_and_report(batch, dataset, workspace, config_path, progress)
+    _push_and_report(batch, dataset, workspace, config_path, progress, vectors=vectors)
 
 
 @click.command()

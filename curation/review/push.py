@@ -9,6 +9,7 @@ upsert would keep their responses but overwrite suggestions, metadata and fields
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -55,8 +56,14 @@ def push_batch(
     config_path: str | Path | None = None,
     client=None,
     show_progress: bool = True,
+    vectors: bool = False,
 ) -> PushReport:
-    """Send the batch's rows that the dataset lacks; create the dataset from the config if needed."""
+    """Send the batch's rows that the dataset lacks; create the dataset from the config if needed.
+
+    `vectors` sends the batch's embedding columns (`curate embed`) as record vectors; a new
+    dataset gets a vector field for each, with the batch's dimensions. Vectors the config
+    declares under `vectors:` are sent whenever the batch has a column of that name.
+    """
     started = time.perf_counter()
     batch = batch if isinstance(batch, Batch) else load_batch(batch)
     rows = batch.rows()
@@ -66,6 +73,7 @@ def push_batch(
     )
     if config.kind != batch.kind:
         raise ConfigError(f"{config.display}: kind: is {config.kind!r} but batch {batch.id} is {batch.kind!r}")
+    config, vector_dims = _with_vectors(config, batch, rows, vectors)
     problems = [unreviewable(batch.kind, config, i, row) for i, row in enumerate(rows)]
     if rows and all(problems):
         raise BadInput(
@@ -79,11 +87,13 @@ def push_batch(
     with argilla_errors(f"pushing to dataset {dataset_name!r}"):
         dataset, created = _dataset(client, dataset_name, workspace, config)
         present = set() if created else records.external_ids(client, dataset.id, id_prefix(batch.id))
+    _check_vector_fields(dataset, vector_dims, dataset_name)
 
     mapper = RecordMapper(batch, config, dataset)
     todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in present]
     invalid: list[str] = []
-    sent = _send(client, dataset, mapper, rows, todo, invalid, show_progress, f"{batch.id} → {dataset_name}")
+    sent = _send(client, dataset, mapper, rows, todo, invalid, show_progress, f"{batch.id} → {dataset_name}",
+                 vector_names=list(vector_dims))
     return PushReport(
         dataset=dataset_name,
         workspace=dataset.workspace.name,
@@ -96,6 +106,44 @@ def push_batch(
         invalid=invalid,
         url=f"{client.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode",
     )
+
+
+def _with_vectors(config: ReviewConfig, batch: Batch, rows: list[dict], asked: bool) -> tuple[ReviewConfig, dict[str, int]]:
+    """(the config with a vector field for each embedding column sent, {vector name: dimensions}).
+
+    Vector names are the batch's column names (`instruction_embedding`, ...)."""
+    from curation.embeddings import INSTRUCTION_EMBEDDING, SOURCES, dimensions_of
+
+    declared = {v["name"]: v for v in config.vectors}
+    columns = set(rows[0]) if rows else set()
+    names = [n for n in declared if n in columns]
+    if asked:
+        if INSTRUCTION_EMBEDDING not in columns:
+            raise BadInput(f"--vectors sends the batch's embeddings, and batch {batch.id} has none",
+                           hint=f"embed it first: `curate embed {batch.id}`, then push the batch it writes")
+        names += [n for n in SOURCES if n in columns and n not in names]
+    dims = {name: dimensions_of(rows, name) for name in names}
+    dims = {name: d for name, d in dims.items() if d}
+    extra = tuple({"name": name, "title": f"Similar by {name.removesuffix('_embedding')}", "dimensions": d}
+                  for name, d in dims.items() if name not in declared)
+    return (dataclasses.replace(config, vectors=config.vectors + extra) if extra else config), dims
+
+
+def _check_vector_fields(dataset, dims: dict[str, int], name: str) -> None:
+    """Every vector sent needs a vector field of the same dimensions in the dataset: never a silent drop."""
+    have = {v.name: v for v in dataset.settings.vectors}
+    for vector, d in dims.items():
+        field_ = have.get(vector)
+        if field_ is None:
+            raise ConfigError(
+                f"dataset {name!r} has no vector field {vector!r}, so its records cannot carry the batch's vectors",
+                hint="push to a new --dataset (created with --vectors), or push without --vectors",
+            )
+        if field_.dimensions != d:
+            raise ConfigError(
+                f"dataset {name!r}'s vector field {vector!r} has {field_.dimensions} dimensions, the batch's vectors {d}",
+                hint="push to a new --dataset, or embed the batch with the embedder the dataset was made with",
+            )
 
 
 def _responses_per_row(rows: list[dict]) -> int | None:
@@ -146,7 +194,7 @@ def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:
 
 
 def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[int], invalid: list[str],
-          show_progress: bool, label: str) -> int:
+          show_progress: bool, label: str, vector_names: list[str] = ()) -> int:
     """Send rows `todo` in bulk requests; rows that cannot be records go to `invalid`. Returns how many were sent."""
     chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
 
@@ -154,7 +202,11 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
         models = []
         for index in indexes:
             try:
-                models.append(mapper.map(index, rows[index]).api_model())
+                mapped = mapper.map(index, rows[index])
+                for name in vector_names:
+                    if rows[index].get(name) is not None:
+                        mapped.record.vectors[name] = [float(x) for x in rows[index][name]]
+                models.append(mapped.api_model())
             except InvalidRow as exc:
                 invalid.append(str(exc))
         return models
