@@ -42,3 +42,16 @@ def connect() -> "rg.Argilla":
 
     with argilla_errors(f"connecting to {where}"):
         return rg.Argilla(api_url=url, api_key=key, retries=1)
+
+
+def review_url(client) -> str:
+    """The address annotators open: ARGILLA_API_URL's, else the one the embedded server listens on
+    (its URL for other machines when it was started with --host beyond loopback)."""
+    if settings.argilla_api_url():
+        return client.api_url.rstrip("/")
+    from curation.server import embedded
+
+    info = embedded.status()
+    if info is None or embedded.is_loopback(info.host):
+        return client.api_url.rstrip("/")
+    return embedded.public_url(info.host, embedded.port_of(info.url))

@@ -98,7 +98,7 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
 @CONFIG_OPTION
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
-@click.option("-q", "--quiet", is_flag=True, help="Hide the pipeline's log and the push progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress displays; only the summary lines.")
 def run(dataset: str, workspace: str | None, config_path: Path | None, out: Path | None, quiet: bool,
         **generate_opts) -> None:
     """Generate a batch with RECIPE, then push it to Argilla dataset --dataset for review.

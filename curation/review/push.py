@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.argilla import datasets, records
+from curation.argilla.client import review_url
 from curation.argilla.errors import argilla_errors
 from curation.batch import Batch, load_batch
 from curation.errors import BadInput, ConfigError
@@ -104,7 +105,7 @@ def push_batch(
         created_dataset=created,
         seconds=time.perf_counter() - started,
         invalid=invalid,
-        url=f"{client.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode",
+        url=f"{review_url(client)}/dataset/{dataset.id}/annotation-mode",
     )
 
 

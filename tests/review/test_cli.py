@@ -31,6 +31,12 @@ def invoke(args: list[str], **env: str):
     return CliRunner(mix_stderr=False).invoke(main, args, env=env or None, catch_exceptions=False)
 
 
+def argilla_server_client(info):
+    import argilla as rg
+
+    return rg.Argilla(api_url=info.url, api_key=info.api_key)
+
+
 def error_lines(result) -> list[str]:
     return [line for line in (result.stderr + result.stdout).splitlines() if line.startswith("Error")]
 
@@ -42,6 +48,12 @@ def test_push_and_status_commands(argilla_server, review_workspace, tmp_path):
     pushed = invoke(["push", str(batch.path), "--dataset", name, "--no-progress"])
     assert pushed.exit_code == 0, pushed.stderr
     assert f"Pushed 6 new record(s) of batch {batch.id} to dataset '{name}' (created)" in pushed.stdout
+    dataset_id = find_dataset(argilla_server_client(argilla_server), name).id
+    assert f"Review it at {argilla_server.url}/dataset/{dataset_id}/annotation-mode" in pushed.stdout
+    refused = invoke(["push", str(batch.path), "-d", name, "-w", "no-such-team", "--no-progress"])
+    assert refused.exit_code == 2
+    assert (refused.stdout + refused.stderr).strip().splitlines()[0].startswith("Error: no workspace 'no-such-team' on the server")
+    assert len((refused.stdout + refused.stderr).strip().splitlines()) == 2  # the error and its hint, no SDK warning
     again = invoke(["push", str(batch.path), "-d", name, "--no-progress"])
     assert again.exit_code == 0 and "Pushed 0 new record(s)" in again.stdout and "6 were already there" in again.stdout
 
