@@ -10,11 +10,12 @@ How two rows are compared:
   shingles give enough of them for a steady estimate, see a changed ending or a typo as the
   small change it is, and need no tokenizer or language data.
 - **Similarity**: datasketch's `MinHash` (128 permutations; each shingle hashed by CRC-32, which
-  datasketch then mixes and permutes: the same result as its default SHA-1 at about three times
-  the speed) estimates the Jaccard similarity of two shingle sets (standard error about 0.035
-  at 0.8); `MinHashLSH` built for the threshold
-  proposes candidates, and a candidate whose estimated similarity is at least the threshold
-  is a duplicate.
+  datasketch then mixes and permutes: about three times the speed of its default SHA-1)
+  estimates the Jaccard similarity of two shingle sets (standard error about 0.035 at 0.8).
+  `MinHashLSH` proposes candidates, tuned to miss few (`LSH_WEIGHTS`: at 0.8 its bands find 95%
+  of the pairs, against 40% with datasketch's default balance), and a candidate whose
+  estimated similarity is at least the threshold is a duplicate, so the extra candidates cost
+  only their check.
 
 Which row goes: rows are visited in batch order; a row is dropped when it is that similar
 to a record already in the Argilla dataset (`against`) or to an earlier row that was kept;
@@ -46,6 +47,7 @@ from curation.errors import BadInput
 
 DEFAULT_THRESHOLD = 0.8
 NUM_PERM = 128
+LSH_WEIGHTS = (0.05, 0.95)  # datasketch's (false positive, false negative) weights for choosing its bands
 SHINGLE_CHARS = 5
 DROPPED_FILE = "dropped.parquet"
 SHINGLES = f"char-{SHINGLE_CHARS}gram"
@@ -122,7 +124,7 @@ class NearDuplicateIndex:
         from datasketch import MinHashLSH
 
         self.threshold = check_threshold(threshold)
-        self.lsh = MinHashLSH(threshold=self.threshold, num_perm=NUM_PERM)
+        self.lsh = MinHashLSH(threshold=self.threshold, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
         self._template = None
         self._keys: list = []
         self._sigs: list[np.ndarray] = []
