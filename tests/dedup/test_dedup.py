@@ -105,3 +105,17 @@ def test_a_threshold_outside_0_1_is_bad_input(tmp_path, threshold):
     with pytest.raises(BadInput, match="threshold"):
         dedup_batch(parent, threshold=threshold, out=tmp_path / "child")
     assert not (tmp_path / "child").exists()
+
+
+@pytest.mark.parametrize("kind", ["sft", "preference"])
+def test_a_row_and_its_pushed_record_compare_by_the_same_text(kind):
+    """--against reads records' fields: the text must be the one the batch row gives (push's own mapping)."""
+    from curation.dedup import record_text, row_text
+    from curation.review.records import row_fields
+
+    row = {"instruction": "Plan a three-day trip to Lisbon on a small budget.", "response": "Day one: Alfama.",
+           "generations": ["Day one: Alfama.", "Start in Belém.", "Take tram 28."]}
+    fields = row_fields(kind, row, 3, [])
+    for include_response in (False, True):
+        assert record_text(fields, include_response) == row_text(kind, row, include_response)
+    assert row_text(kind, row) == row["instruction"]
