@@ -61,7 +61,11 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
             f"recipe {options.recipe!r} produced no usable rows ({len(output)} generated, all dropped by clean-up)",
             hint=f"try more --num-rows, more or better seeds, or a larger model (--backend); log: {out_dir / LOG_FILE}",
         )
+    from curation.deita_select import after_generation
+
+    rows, post = after_generation(rows, options)  # --embed, --deita-select: embeddings, Deita selection
     manifest = {
+        **post,
         "batch_id": batch_id,
         "recipe": options.recipe,
         "kind": spec.kind,

@@ -7,7 +7,10 @@ Each field's metadata says what it is for (`role`) and how the command line spel
 - ``source``: where seeds and models come from; recorded by content (seed hash, backend
   descriptions) in the manifest and the cache key rather than as given;
 - ``secret``: never recorded, printed or logged;
-- ``run``: how to run, not what to make (``fresh``).
+- ``run``: how to run, not what to make (``fresh``);
+- ``post``: applied to the generated rows after the pipeline (embeddings, Deita selection);
+  recorded in the manifest's own sections (``embed``, ``selection``), not in the cache key, so
+  adding one to a re-run reuses the cached generation.
 
 Adding an option is one field here (plus its use in a recipe): the CLI, the manifest and
 the cache key pick it up from the field.
@@ -59,6 +62,17 @@ class GenerationOptions:
     temperature: float = _option(0.7, "data", "--temperature", type=click.FloatRange(min=0), help="Sampling temperature.")
     deita: bool = _option(False, "data", "--deita", is_flag=True,
                           help="Add Deita complexity and quality scores (sft recipes) as metadata.")
+    embed: bool = _option(False, "post", "--embed", is_flag=True,
+                          help="Add instruction embeddings (column instruction_embedding) for `curate push --vectors`.")
+    embedder: str = _option("llamacpp", "post", "--embedder",
+                            help="Embeddings from: llamacpp (the bundled model, offline), llamacpp:FILE.gguf, or "
+                                 "openai:MODEL (a server with the OpenAI embeddings API at --base-url).")
+    deita_select: int | None = _option(
+        None, "post", "--deita-select", type=click.IntRange(min=1), metavar="K",
+        help="Keep up to K rows by Deita selection: best complexity × quality first (implies --deita), "
+             "each farther than --deita-threshold from every row kept before it (embeds the instructions).")
+    deita_threshold: float = _option(0.1, "post", "--deita-threshold", type=click.FloatRange(0, 2),
+                                     help="Cosine distance for --deita-select.")
     fresh: bool = _option(False, "run", "--fresh", is_flag=True,
                           help="Ignore distilabel's cache and regenerate (default: a re-run resumes).")
     dedup: float | None = _option(
@@ -73,6 +87,8 @@ class GenerationOptions:
         object.__setattr__(self, "backends", backends or (DEFAULT_BACKEND,))
         if self.seeds is not None:
             object.__setattr__(self, "seeds", Path(self.seeds))
+        if self.deita_select is not None:
+            object.__setattr__(self, "deita", True)  # selection ranks by the Deita scores
         if self.num_rows < 1:
             raise BadInput(f"--num-rows must be at least 1, got {self.num_rows}")
         if self.dedup is not None:

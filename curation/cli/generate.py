@@ -71,7 +71,11 @@ def generate(out, quiet, **options):
 
 
 def _generated(batch) -> str:
-    rows = batch.manifest["rows"]
+    rows, selection = batch.manifest["rows"], batch.manifest.get("selection")
+    if selection:  # --deita-select: clean-up, then the selection, dropped rows
+        dropped = rows["generated"] - selection["of"]
+        return (f"Batch {batch.id}: kept {selection['kept']} of {selection['of']} rows by Deita selection "
+                f"(threshold {selection['threshold']}; {dropped} dropped by clean-up) → {batch.path}")
     return f"Batch {batch.id}: {rows['kept']} rows ({rows['dropped']} dropped by clean-up) → {batch.path}"
 
 
