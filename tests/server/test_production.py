@@ -114,6 +114,7 @@ def test_a_restart_reuses_the_postgres_database_it_is_bound_to(postgres, redis_s
                                       "--database", postgres.url("postgres")])
     assert other.exit_code == 2 and "serves the database" in other.output and "Traceback" not in other.output
     assert postgres.password not in other.output
+    assert "the password in --database shows in `ps`" in other.output  # it was on this command line
 
 
 def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path, no_remote):
@@ -125,6 +126,14 @@ def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path, no_remote):
     bad = CliRunner().invoke(main, ["server", "start", "--data-dir", str(tmp_path / "server"),
                                     "--database", "mysql://root@127.0.0.1/argilla"])
     assert bad.exit_code == 2 and "must be a PostgreSQL URL" in bad.output
+    # --database on an embedded server's folder would leave its data behind: the README's move instead.
+    embedded_dir = tmp_path / "embedded"
+    embedded_dir.mkdir()
+    (embedded_dir / "argilla.db").touch()
+    moved = CliRunner().invoke(main, ["server", "start", "--data-dir", str(embedded_dir),
+                                      "--database", "postgresql+asyncpg://argilla@127.0.0.1:1/argilla"])
+    assert moved.exit_code == 2 and "holds an embedded server's SQLite database" in moved.output
+    assert "curate server restore" in moved.output and not (embedded_dir / database.DATABASE_FILE).exists()
 
 
 def test_a_worker_killed_under_load_loses_no_response_and_is_replaced(argilla_pg_server):
