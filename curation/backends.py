@@ -5,7 +5,8 @@ Hosted backends are configuration, not code forks:
     llamacpp                 the bundled SmolLM2-135M GGUF, offline (default)
     llamacpp:/path/x.gguf    any local GGUF
     openai:MODEL             any OpenAI-compatible server (--base-url, OPENAI_API_KEY)
-    vllm:MODEL               a vLLM server's OpenAI-compatible API (--base-url)
+    vllm:MODEL               a vLLM server's OpenAI chat API (--base-url); Magpie through its
+                             /v1/completions with MODEL's Hub tokenizer (distilabel's ClientvLLM)
     ollama:MODEL             an Ollama server (--base-url, default http://localhost:11434)
     hf:MODEL_ID              Hugging Face Inference Endpoints / serverless (HF_TOKEN, --base-url)
     transformers:MODEL_ID    local Transformers (needs torch; not installed by default)
@@ -107,9 +108,10 @@ def check_reachable(spec: BackendSpec, timeout: float = 5.0) -> None:
         raise BackendUnavailable(f"backend {spec.name} at {url} failed (HTTP {response.status_code})")
     served = _served_models(spec, response)
     if served is not None and spec.model not in served:
+        listed = ", ".join(sorted(served)) or "nothing"
         raise ModelNotServed(
-            f"backend {spec.name} at {base_url_for(spec)} does not serve model {spec.model!r}",
-            hint=f"it serves: {', '.join(sorted(served)) or 'nothing'}",
+            f"backend {spec.name} at {base_url_for(spec)} does not serve model {spec.model!r}; it serves: {listed}",
+            hint=f"--backend {spec.name}:{sorted(served)[0]}" if served else None,
         )
 
 
@@ -161,7 +163,12 @@ def _probe_url(spec: BackendSpec) -> str | None:
 
 
 def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dict | None = None):
-    """A distilabel LLM for `spec`; `magpie=True` sets up the pre-query template."""
+    """A distilabel LLM for `spec`; `magpie=True` sets up the pre-query template.
+
+    `openai` and `vllm` get `OpenAIServerLLM` (the chat API; judges' answers held to a JSON
+    schema, `num_generations` honoured by every server); Magpie on `vllm` needs raw-prompt
+    completion and the model's chat template: distilabel's ClientvLLM with the Hub tokenizer.
+    """
     kwargs = {"generation_kwargs": generation_kwargs or {}}
     if spec.name == "llamacpp":
         from distilabel.models.llms import LlamaCppLLM
@@ -179,15 +186,17 @@ def build_llm(spec: BackendSpec, *, magpie: bool = False, generation_kwargs: dic
         raise UnknownBackend(f"backend {spec.name!r} cannot run Magpie (it needs raw-prompt completion)")
     if magpie:
         kwargs.update(tokenizer_id=spec.model, magpie_pre_query_template=CHATML_PRE_QUERY)
-    if spec.name == "openai":
-        from distilabel.models.llms import OpenAILLM
-
-        return OpenAILLM(model=spec.model, base_url=base_url_for(spec),
-                         api_key=api_key_for(spec), **kwargs)
-    if spec.name == "vllm":
+    if spec.name == "vllm" and magpie:
         from distilabel.models.llms import ClientvLLM
 
         return ClientvLLM(model=spec.model, base_url=base_url_for(spec), **kwargs)
+    if spec.name in ("openai", "vllm"):
+        from curation.server_llm import OpenAIServerLLM
+
+        # A self-hosted server takes any key unless started with one; the client library insists on one.
+        self_hosted = base_url_for(spec) != DEFAULT_BASE_URLS["openai"]
+        key = api_key_for(spec) or ("EMPTY" if self_hosted else None)
+        return OpenAIServerLLM(model=spec.model, base_url=base_url_for(spec), api_key=key, **kwargs)
     if spec.name == "ollama":
         from distilabel.models.llms import OllamaLLM
 

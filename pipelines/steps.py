@@ -127,18 +127,37 @@ class WrapForDeita(Step):
 
 
 class JSONAnswerMixin:
-    """Read a JSON answer with the task's own structured-output parser, else its text parser.
+    """A judge that answers in JSON under a schema wherever the backend can hold it to one.
 
-    With llama.cpp backends the judge is constrained by a JSON-schema grammar (see
-    `RecipeContext.judge_llm`): a 135M model does not follow the free-text formats of these
-    tasks, but under the grammar it always answers in a parseable shape. Text answers from
-    other backends go to the task's usual parser.
+    A 135M model does not follow the free-text formats of these tasks, but under a JSON schema
+    it always answers in a parseable shape. On llama.cpp in process the schema is a grammar set
+    on the LLM (`RecipeContext.judge_llm`); on server backends (OpenAI, vLLM, llama.cpp's server,
+    Inference Endpoints) each request carries the schema for its own row (`answer_schema`).
+    Text answers from other backends go to the task's usual parser.
     """
+
+    def answer_schema(self, input: dict) -> dict:
+        raise NotImplementedError
+
+    def _format_inputs(self, inputs):  # type: ignore[override]
+        formatted = super()._format_inputs(inputs)
+        if not _takes_schema_per_request(self.llm):
+            return formatted
+        return [(messages, {"format": "json", "schema": self.answer_schema(row)})
+                for messages, row in zip(formatted, inputs)]
 
     def format_output(self, output, input=None):  # type: ignore[override]
         if output and output.lstrip().startswith("{"):
             return self._format_structured_output(output, input)
         return super().format_output(output, input)
+
+
+def _takes_schema_per_request(llm) -> bool:
+    from distilabel.models.llms import InferenceEndpointsLLM
+
+    from curation.server_llm import OpenAIServerLLM
+
+    return isinstance(llm, (OpenAIServerLLM, InferenceEndpointsLLM))
 
 
 class JudgeUltraFeedback(JSONAnswerMixin, UltraFeedback):
@@ -147,13 +166,22 @@ class JudgeUltraFeedback(JSONAnswerMixin, UltraFeedback):
     Short or missing lists are aligned with the responses by the recipe's `to_rows`.
     """
 
+    def answer_schema(self, input: dict) -> dict:
+        return ultrafeedback_schema(len(input["generations"]))
+
 
 class JudgeComplexityScorer(JSONAnswerMixin, ComplexityScorer):
     """Deita's ComplexityScorer whose answer may be {"scores": [...]}."""
 
+    def answer_schema(self, input: dict) -> dict:
+        return deita_scores_schema(len(input["instructions"]))
+
 
 class JudgeQualityScorer(JSONAnswerMixin, QualityScorer):
     """Deita's QualityScorer whose answer may be {"scores": [...]}."""
+
+    def answer_schema(self, input: dict) -> dict:
+        return deita_scores_schema(len(input["responses"]))
 
 
 class ReportProgress(Step):
