@@ -209,17 +209,8 @@ def dedup_batch(batch: Batch, *, threshold: float = DEFAULT_THRESHOLD, against: 
     """Write the child batch of `batch` without its near-duplicates (see the module's docstring)."""
     threshold = check_threshold(threshold)
     rows = batch.rows()
-    records = dataset_texts(against, workspace, include_response, client) if against else ()
-    seen_records = 0
-
-    def counted(pairs):
-        nonlocal seen_records
-        for pair in pairs:
-            seen_records += 1
-            yield pair
-
-    duplicates = find_duplicates([row_text(batch.kind, r, include_response) for r in rows], threshold,
-                                 against=counted(records))
+    records = list(dataset_texts(against, workspace, include_response, client)) if against else []
+    duplicates = find_duplicates([row_text(batch.kind, r, include_response) for r in rows], threshold, against=records)
     dropped = {d.row for d in duplicates}
     details = {
         "threshold": threshold,
@@ -229,7 +220,7 @@ def dedup_batch(batch: Batch, *, threshold: float = DEFAULT_THRESHOLD, against: 
         "compared": "instruction+response" if include_response else "instruction",
         "shingles": SHINGLES,
         "num_perm": NUM_PERM,
-        "against": {"dataset": against, "workspace": workspace, "records": seen_records} if against else None,
+        "against": {"dataset": against, "workspace": workspace, "records": len(records)} if against else None,
         "dropped_file": DROPPED_FILE,
     }
     return write_child_batch(batch, [r for i, r in enumerate(rows) if i not in dropped], derived_by="dedup",
