@@ -47,6 +47,13 @@ def test_bad_threshold_is_exit_2(curation_home, tmp_path, threshold):
     assert "threshold must be above 0 and at most 1" in one_error_line(result)
 
 
+def test_generate_refuses_a_bad_dedup_threshold_before_generating(curation_home):
+    before = len(list_batches().batches)
+    result = invoke(["generate", "prompt", "--dedup", "2"])
+    assert result.exit_code == 2 and "Invalid value for '--dedup'" in result.stderr
+    assert len(list_batches().batches) == before
+
+
 def test_unknown_batch_is_exit_2(curation_home):
     result = invoke(["dedup", "no-such-batch"])
     assert result.exit_code == 2
