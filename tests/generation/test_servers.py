@@ -84,3 +84,13 @@ def test_vllm_backend_speaks_the_openai_chat_api(model_server, curation_home, se
     # Every request went to the chat API; none to /v1/completions (ClientvLLM's).
     log = model_server.log()
     assert "POST /v1/chat/completions" in log and "POST /v1/completions" not in log
+
+
+def test_magpie_through_the_chat_api_is_refused_in_one_line(model_server, curation_home):
+    """Magpie needs raw completion and the chat template: a chat-API backend cannot run it (exit 2)."""
+    from curation.errors import UnknownBackend
+
+    options = GenerationOptions("magpie", num_rows=1, backends=("openai:smollm2",), base_url=model_server.base_url)
+    with pytest.raises(UnknownBackend, match="cannot run Magpie") as refused:
+        generate_batch(options, display="quiet")
+    assert refused.value.exit_code == 2 and "\n" not in str(refused.value)
