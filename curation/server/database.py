@@ -156,11 +156,8 @@ def dump(url: str, dest: Path) -> None:
 
 
 def restore(source: Path, url: str) -> None:
-    """pg_restore `source` into the database of `url`, which must hold no tables yet."""
+    """pg_restore `source` into the database of `url` (the caller checks it holds no tables)."""
     pg = target(url)
-    if table_count(url):
-        raise BadInput(f"the database {redact(url)} already holds tables",
-                       hint="restore into a new, empty database (createdb NAME)")
     done = subprocess.run([pg_tool("pg_restore"), *pg.tool_args(), "--no-owner", "--no-privileges",
                            "--exit-on-error", "--single-transaction", str(source)],
                           env=pg.tool_env(), capture_output=True, text=True)

@@ -139,7 +139,7 @@ def test_several_workers_on_sqlite_are_refused_in_one_line(tmp_path, no_remote):
 def test_a_worker_killed_under_load_loses_no_response_and_is_replaced(argilla_pg_server):
     info = argilla_pg_server
     dataset, keys, record_ids = _team(info, "kill", annotators=4, records=40)
-    [user_ids] = [[str(u.id) for u in _owner(info).users if u.username.startswith("kill-")]]
+    user_ids = [str(u.id) for u in _owner(info).users if u.username.startswith("kill-")]
     acknowledged: set[tuple[str, str]] = set()
     failures: list[str] = []
     answered_after_kill = []
