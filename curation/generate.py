@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import shutil
 import warnings
 from pathlib import Path
 
 from curation import secrets, settings
 from curation.backends import check_reachable, parse_backend
 from curation.batch import Batch, ensure_no_batch, file_sha256, new_batch_id, package_versions, write_batch
-from curation.errors import BadInput, GenerationFailed
+from curation.errors import BackendUnavailable, BadInput, GenerationFailed
 from curation.logs import LOG_FILE, finish_progress, pipeline_display
 from curation.options import GenerationOptions
 from curation.seeds import load_seeds
@@ -53,8 +56,17 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     batch_id = new_batch_id(options.recipe)
     out_dir = out or settings.batches_dir() / batch_id
     started = _now()
-    output = run_pipeline(spec.build(ctx), fresh=options.fresh, display=display, log_file=out_dir / LOG_FILE,
-                          total=options.num_rows, label=options.recipe)
+    with _cluster(options.ray) as cluster:
+        pipeline = spec.build(ctx)
+        if cluster is not None:
+            pipeline = pipeline.ray()
+        output = run_pipeline(pipeline, fresh=options.fresh, display=display, log_file=out_dir / LOG_FILE,
+                              total=options.num_rows, label=options.recipe,
+                              count_usable=lambda out: len(spec.to_rows(out, ctx)))
+        if cluster is not None:
+            from curation.ray_cluster import step_nodes
+
+            cluster["steps"] = step_nodes(pipeline.name)
     rows = spec.to_rows(output, ctx)
     if not rows:
         raise GenerationFailed(
@@ -84,6 +96,8 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         "log_file": LOG_FILE,
         "versions": package_versions(),
     }
+    if cluster is not None:
+        manifest["cluster"] = cluster
     batch = write_batch(out_dir, rows, manifest)
     if options.dedup is not None:  # the last step: a child batch without the near-duplicates, beside it
         from curation.dedup import dedup_batch
@@ -92,19 +106,89 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     return batch
 
 
+def _cluster(address: str | None):
+    """The Ray cluster to run on (`--ray`), or nothing for a local run."""
+    if address is None:
+        return contextlib.nullcontext(None)
+    from curation.ray_cluster import connected
+
+    return connected(address)
+
+
+class StepFailures(logging.Handler):
+    """Collects the batches distilabel gave up on: it logs each, then sends it on filled with `None`s.
+
+    distilabel 1.5.3 (`_StepWrapper._impute_step_outputs`) caches such a batch like any other,
+    so a re-run would replay its rows as empty; `run_pipeline` fails the run instead and drops
+    the cached data, so the re-run generates those rows again.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.failed: dict[str, int] = {}
+        self.reason: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("⚠️ Processing batch") and "failed" in message:
+            step = message.split("with step '", 1)[-1].split("'", 1)[0]
+            self.failed[step] = self.failed.get(step, 0) + 1
+        elif message.startswith("Subprocess traceback:") and self.reason is None:
+            lines = [line for line in message.splitlines() if line.strip()]
+            self.reason = lines[-1].strip() if lines else None
+
+    def error(self, label: str, usable_rows: int, log_file: Path):
+        """The one-line error for the failed batches (exit 1)."""
+        steps = ", ".join(f"{step!r} ({n} batch{'es' if n > 1 else ''})" for step, n in sorted(self.failed.items()))
+        reason = secrets.redact(" ".join((self.reason or "see the log").split()))
+        hint = f"nothing was saved or cached as done: run the same command again to generate them; log: {log_file}"
+        if not usable_rows:
+            return GenerationFailed(f"recipe {label!r} produced no usable rows: {steps} failed: {reason}", hint=hint)
+        backend = reason.split(".", 1)[0] in ("openai", "httpx", "httpcore", "huggingface_hub", "ollama")
+        kind = BackendUnavailable if backend else GenerationFailed
+        return kind(f"generation failed after distilabel's retries in {steps}: {reason}", hint=hint)
+
+
+def forget_cached_outputs(pipeline) -> None:
+    """Drop what distilabel cached of this run: its steps' outputs and the execution's state.
+
+    The execution's stages.json too: with it, a re-run skips the stages it lists as done and
+    waits for their outputs forever. pipeline.log and pipeline.yaml stay, for the record.
+    """
+    location = pipeline._cache_location
+    shutil.rmtree(location["steps_data"], ignore_errors=True)
+    execution = location["batch_manager"].parent
+    for path in execution.iterdir() if execution.is_dir() else ():
+        if path.name in (location["log_file"].name, location["pipeline"].name):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_file: Path,
-                 total: int = 0, label: str = "generating") -> list[dict]:
-    """Run a recipe's distilabel pipeline, its log into `log_file`; returns its leaf rows."""
+                 total: int = 0, label: str = "generating", count_usable=len) -> list[dict]:
+    """Run a recipe's distilabel pipeline, its log into `log_file`; returns its leaf rows.
+
+    A batch that a step failed on (a server gone, timeouts, 5xx after distilabel's retries)
+    fails the run in one line (`count_usable(rows)` tells whether anything usable was made), and the cached outputs are dropped so a re-run regenerates them.
+    """
     from pipelines.steps import report_progress
 
     report_progress(pipeline)
+    failures = StepFailures()
     with pipeline_display(log_file, total=total, label=label, display=display) as handlers:
         try:
-            distiset = pipeline.run(use_cache=not fresh, logging_handlers=handlers)
+            distiset = pipeline.run(use_cache=not fresh, logging_handlers=[*handlers, failures])
         except Exception as exc:  # distilabel re-raises step failures as bare RuntimeErrors
             reason = secrets.redact(" ".join(str(exc).split()) or type(exc).__name__)
             raise GenerationFailed(f"the generation pipeline failed: {reason}", hint=f"log: {log_file}") from None
-        if distiset is None or not len(distiset):
+        rows = next(iter(distiset.values()))["train"].to_list() if distiset is not None and len(distiset) else []
+        if failures.failed:
+            forget_cached_outputs(pipeline)
+            raise failures.error(label, count_usable(rows), log_file)
+        if not rows:
             if "NoUsableInstructions" in log_file.read_text(encoding="utf-8", errors="replace"):
                 raise GenerationFailed(  # CleanInstructions stopped the pipeline: nothing to answer
                     f"recipe {label!r} produced no usable rows (clean-up kept none of the generated instructions)",
@@ -114,6 +198,5 @@ def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_f
                 "the generation stopped before any row was finished",
                 hint=f"run the same command again: it resumes from distilabel's cache; log: {log_file}",
             )
-        rows = next(iter(distiset.values()))["train"].to_list()
         finish_progress(handlers, len(rows))
     return rows

@@ -75,6 +75,10 @@ class GenerationOptions:
                                      help="Cosine distance for --deita-select.")
     fresh: bool = _option(False, "run", "--fresh", is_flag=True,
                           help="Ignore distilabel's cache and regenerate (default: a re-run resumes).")
+    ray: str | None = _option(
+        None, "run", "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+        help="Run the recipe as distilabel's RayPipeline on the Ray cluster at ADDRESS (host:port), "
+             "or on a local Ray instance when no address is given. Needs the `ray` extra.")
     dedup: float | None = _option(
         None, "run", "--dedup", is_flag=False, flag_value=DEFAULT_DEDUP_THRESHOLD, metavar="[THRESHOLD]",
         type=click.FloatRange(0, 1, min_open=True),

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Ray tests (tests/generation/test_ray.py) need the optional `ray` extra.
+.venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/python -m pip install -q -c constraints.txt -e '.[ray]'
 # Debian packages the tests drive for real: headless Chromium (UI tests), PostgreSQL 15 and
 # redis-server (production mode). Installed once when missing; without them those tests skip.
 missing=()

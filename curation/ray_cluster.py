@@ -1,0 +1,75 @@
+"""`curate generate --ray [ADDRESS]`: a recipe's pipeline as distilabel's RayPipeline on a Ray cluster.
+
+The batch and its manifest are the same as a local run's, plus `cluster`: the address, Ray's
+version, the live nodes with their resources, and the node each step's actor ran on (read from
+Ray's actor table, which keeps finished actors). Every node needs this package installed (its
+steps and LLM classes are unpickled there) and whatever its steps load (a GGUF, vLLM, a GPU).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from curation.errors import BackendUnavailable, BadInput
+
+LOCAL = "local"  # `--ray` without an address
+
+
+@contextmanager
+def connected(address: str) -> Iterator[dict]:
+    """Connect to the cluster at `address` (host:port), or start a local instance for LOCAL; yields its description."""
+    try:
+        import ray
+    except ImportError:
+        raise BadInput("--ray needs Ray, which is not installed", hint="pip install -e '.[ray]'") from None
+    init = {"logging_level": logging.WARNING, "log_to_driver": False}
+    try:
+        if address == LOCAL:
+            ray.init(include_dashboard=False, **init)
+        else:
+            ray.init(address=address, **init)
+    except (ConnectionError, TimeoutError) as exc:
+        raise BackendUnavailable(f"Ray cluster at {address} unreachable: {' '.join(str(exc).split())[:200]}",
+                                 hint="start it with `ray start --head`, or drop the address for a local instance"
+                                 ) from None
+    try:
+        yield describe(address)
+    finally:
+        ray.shutdown()
+
+
+def describe(address: str) -> dict:
+    """The manifest's `cluster`: address, Ray version, live nodes and their resources."""
+    import ray
+
+    nodes = []
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        resources = {k: v for k, v in node.get("Resources", {}).items()
+                     if not k.startswith("node:") and k not in ("memory", "object_store_memory")}
+        nodes.append({"node_id": node["NodeID"], "address": node["NodeManagerAddress"], "resources": resources})
+    return {"address": address, "ray_version": ray.__version__, "nodes": nodes, "steps": {}}
+
+
+def step_nodes(pipeline_name: str) -> dict[str, list[str]]:
+    """{step name: node ids its replicas ran on} for this driver's run of `pipeline_name`.
+
+    distilabel names each step's actor `distilabel-<pipeline>-<step>-<replica>`. Ray's public
+    state API needs the dashboard (`ray[default]`); its GCS actor table answers without it.
+    """
+    import ray
+    from ray._private import state
+
+    job = ray.get_runtime_context().get_job_id()
+    prefix = f"distilabel-{pipeline_name}-"
+    steps: dict[str, set[str]] = {}
+    for actor in state.actors().values():
+        name = actor.get("Name") or ""
+        if actor.get("JobID") != job or not name.startswith(prefix):
+            continue
+        step = name[len(prefix):].rsplit("-", 1)[0]
+        steps.setdefault(step, set()).add(actor.get("Address", {}).get("NodeID"))
+    return {step: sorted(n for n in nodes if n) for step, nodes in sorted(steps.items())}
