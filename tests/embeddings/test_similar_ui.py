@@ -1,0 +1,118 @@
+"""The Argilla UI's "find similar" on pushed vectors, in headless Chromium (tests/server/test_ui.py's driver).
+
+The UI keeps its similarity filter in the page's URL (`similarity=record.<id>.vector.<name>.limit.<n>.order.most`,
+what its "Find similar" button writes) and asks the server with POST .../records/search carrying a `vector`
+query. The tests open that page as an annotator and read the request and the answer the page got: the
+record's paraphrase comes first. Drawing it fails on argilla-server 2.8 (see the xfail's reason).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench.embeddings import paraphrase_ranks
+from curation.argilla.datasets import find_dataset
+from curation.embeddings import INSTRUCTION_EMBEDDING
+from curation.review.push import push_batch
+from curation.review.records import record_id
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)"),
+]
+
+PASSWORD = "similar-password-123"
+# Keeps what the page sends to and receives from .../records/search (the UI talks to the server by XHR).
+RECORD_SEARCHES = """(() => {
+window.__searches = [];
+const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.open = function (method, url) { this.__url = String(url); return open.apply(this, arguments); };
+XMLHttpRequest.prototype.send = function (body) {
+  if (this.__url.includes('/records/search')) {
+    const entry = {url: this.__url, body: body ? JSON.parse(body) : null};
+    window.__searches.push(entry);
+    this.addEventListener('load', () => { entry.status = this.status; entry.answer = JSON.parse(this.responseText); });
+  }
+  return send.apply(this, arguments);
+};
+})();"""
+
+
+@pytest.fixture
+def browser():
+    from tests.server.test_ui import Chromium
+
+    with tempfile.TemporaryDirectory(prefix="curation-chromium-") as profile:
+        chromium = Chromium(Path(profile))
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_similar(argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser):
+    """Push the embedded paraphrases with vectors, sign in as a new annotator and open the UI's similarity
+    filter on a record whose paraphrase the model ranks first; returns (browser, the paraphrase's text)."""
+    import argilla as rg
+
+    name = f"similar-ui-{uuid.uuid4().hex[:8]}"
+    push_batch(embedded_batch, name, workspace=review_workspace, client=argilla_client, show_progress=False,
+               vectors=True)
+    dataset = find_dataset(argilla_client, name, review_workspace)
+    username = f"similar-{uuid.uuid4().hex[:6]}"
+    user = rg.User(username=username, role="annotator", password=PASSWORD, client=argilla_client).create()
+    user.add_to_workspace(argilla_client.workspaces(review_workspace))
+
+    # A pair whose paraphrase the model ranks first (independent numpy cosine over the batch's vectors).
+    rows = embedded_batch.rows()
+    ranks = paraphrase_ranks(paraphrases, [r[INSTRUCTION_EMBEDDING] for r in rows])
+    query_id = next(pid for pid, rank in sorted(ranks.items()) if rank == 1)
+    i = next(n for n, p in enumerate(paraphrases) if p["id"] == query_id)
+    j = next(n for n, p in enumerate(paraphrases) if p["pair"] == paraphrases[i]["pair"] and n != i)
+    records = {r.id: r for r in dataset.records}
+    reference = records[record_id(embedded_batch.id, i)]
+
+    url = argilla_server.url
+    browser.goto(f"{url}/sign-in")
+    browser.type_into("input[name=Username]", username)
+    browser.type_into("input[name=Password]", PASSWORD)
+    browser.click("button[type=submit]")
+    browser.wait_js("!location.pathname.startsWith('/sign-in')")
+
+    browser.call("Page.enable")
+    browser.call("Page.addScriptToEvaluateOnNewDocument", source=RECORD_SEARCHES)
+    similarity = f"record.{reference._server_id}.vector.{INSTRUCTION_EMBEDDING}.limit.5.order.most"
+    browser.goto(f"{url}/dataset/{dataset.id}/annotation-mode?similarity={similarity}")
+    [search] = browser.wait_js("(s => s && s.length && s[0].answer && s)(window.__searches)")
+    # The UI asked for the records most similar to the reference by its vector ...
+    assert search["body"]["query"]["vector"] == {"name": INSTRUCTION_EMBEDDING, "record_id": str(reference._server_id),
+                                                 "max_results": 5, "order": "most_similar"}
+    assert search["status"] == 200
+    # ... and the answer the page received puts the paraphrase first (the reference itself left out).
+    shown = [item["record"]["external_id"] for item in search["answer"]["items"]]
+    assert shown[0] == record_id(embedded_batch.id, j) and record_id(embedded_batch.id, i) not in shown
+    assert search["answer"]["items"][0]["record"]["fields"]["instruction"] == paraphrases[j]["instruction"]
+    return browser, paraphrases[j]["instruction"]
+
+
+def test_the_ui_asks_for_similar_records_and_gets_the_paraphrase_first(
+        argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser):
+    open_similar(argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "argilla-server 2.8: GET /api/v1/records/{id} answers 500 for a record with vectors (its RecordSchema reads "
+    "Vector.vector_settings, not loaded by the handler's selectinload, in an async session); the UI fetches the "
+    "reference record that way and then draws no record"))
+def test_the_ui_draws_the_paraphrase_with_its_similarity_score(
+        argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser):
+    browser, paraphrase = open_similar(argilla_server, argilla_client, review_workspace, embedded_batch,
+                                       paraphrases, browser)
+    browser.wait_js("!!document.querySelector('.similarity__progress') && "
+                    f"document.body.innerText.includes({json.dumps(paraphrase)})", timeout=30)
