@@ -80,7 +80,7 @@ class GenerationOptions:
         help="Run the recipe as distilabel's RayPipeline on the Ray cluster at ADDRESS (host:port), "
              "or on a local Ray instance when no address is given. Needs the `ray` extra.")
     dedup: float | None = _option(
-        None, "run", "--dedup", is_flag=False, flag_value=DEFAULT_DEDUP_THRESHOLD, metavar="[THRESHOLD]",
+        None, "post", "--dedup", is_flag=False, flag_value=DEFAULT_DEDUP_THRESHOLD, metavar="[THRESHOLD]",
         type=click.FloatRange(0, 1, min_open=True),
         help="Then write a child batch without near-duplicate rows, as `curate dedup` does (MinHash similarity "
              f"of the instructions at least THRESHOLD, default {DEFAULT_DEDUP_THRESHOLD}).")
