@@ -11,7 +11,7 @@ from pathlib import Path
 
 from curation import secrets, settings
 from curation.backends import check_reachable, parse_backend
-from curation.batch import Batch, ensure_no_batch, file_sha256, new_batch_id, package_versions, write_batch
+from curation.batch import Batch, ensure_no_batch, new_batch_id, package_versions, write_batch
 from curation.errors import BackendUnavailable, BadInput, GenerationFailed
 from curation.logs import LOG_FILE, finish_progress, pipeline_display
 from curation.options import GenerationOptions
@@ -44,7 +44,8 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     if out is not None:
         ensure_no_batch(out)  # checked before generating, not only when writing
     info = spec.info
-    seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required)
+    seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
+                           candidates=info.candidates)
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
     backends = [parse_backend(b, **backend_options) for b in options.backends]
     judge = parse_backend(options.judge, **backend_options) if options.judge else None
@@ -86,8 +87,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         "model": backends[0].model_label,
         "judge": (judge or backends[0]).describe() if spec.name == "ultrafeedback" or options.deita else None,
         "parameters": options.parameters(),
-        "seed_file": str(options.seeds) if options.seeds else None,
-        "seed_sha256": file_sha256(options.seeds) if options.seeds else None,
+        **seed_rows.manifest_entries(),  # seed_file + seed_sha256, or the parent batch
         "seed_rows": len(seed_rows),
         "rows": {"requested": options.num_rows, "generated": len(output), "kept": len(rows),
                  "dropped": len(output) - len(rows)},

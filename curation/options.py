@@ -41,7 +41,8 @@ class GenerationOptions:
     recipe: str = field(metadata={"role": "source", "cli": None})
     seeds: Path | None = _option(
         None, "source", "--seeds", type=click.Path(path_type=Path),
-        help="Seed file (.jsonl, .json, .csv, .parquet); what columns it needs depends on the recipe.")
+        help="Seed file (.jsonl, .json, .csv, .parquet, or .txt: one seed a line) or a batch (id or folder) "
+             "whose rows feed this recipe; what columns it needs depends on the recipe.")
     num_rows: int = _option(10, "data", "-n", "--num-rows", type=click.IntRange(min=1), help="Rows to generate.")
     backends: tuple[str, ...] = _option(
         (DEFAULT_BACKEND,), "source", "--backend", multiple=True, envvar="CURATION_BACKEND",
@@ -75,15 +76,15 @@ class GenerationOptions:
                                      help="Cosine distance for --deita-select.")
     fresh: bool = _option(False, "run", "--fresh", is_flag=True,
                           help="Ignore distilabel's cache and regenerate (default: a re-run resumes).")
-    ray: str | None = _option(
-        None, "run", "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
-        help="Run the recipe as distilabel's RayPipeline on the Ray cluster at ADDRESS (host:port), "
-             "or on a local Ray instance when no address is given. Needs the `ray` extra.")
     dedup: float | None = _option(
         None, "post", "--dedup", is_flag=False, flag_value=DEFAULT_DEDUP_THRESHOLD, metavar="[THRESHOLD]",
         type=click.FloatRange(0, 1, min_open=True),
         help="Then write a child batch without near-duplicate rows, as `curate dedup` does (MinHash similarity "
              f"of the instructions at least THRESHOLD, default {DEFAULT_DEDUP_THRESHOLD}).")
+    ray: str | None = _option(
+        None, "run", "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+        help="Run the recipe as distilabel's RayPipeline on the Ray cluster at ADDRESS (host:port), "
+             "or on a local Ray instance when no address is given. Needs the `ray` extra.")
 
     def __post_init__(self):
         # Click hands over lists/tuples; a single name is accepted from Python callers.

@@ -40,7 +40,8 @@ def read_seed_rows(path: Path, *, text_column: str | None = None) -> list[dict]:
     A `.txt` file is one seed a line, put in `text_column` (the recipe's main column); blank lines are skipped.
     """
     if not path.is_file():
-        raise SeedFileError(f"seed file not found: {path}")
+        raise SeedFileError(f"seed file not found: {path}",
+                            hint="--seeds takes a seed file, or a batch id or folder (`curate batches list`)")
     suffix = path.suffix.lower()
     try:
         if suffix == ".txt":

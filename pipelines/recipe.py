@@ -14,7 +14,7 @@ from curation.options import GenerationOptions
 from pipelines import RecipeInfo
 
 
-JUDGE_TOKENS_PER_RESPONSE = 192
+JUDGE_TOKENS_PER_RESPONSE = 96
 
 
 @dataclass
@@ -84,8 +84,6 @@ class RecipeContext:
         `responses`: the most candidates one answer rates (default: those this recipe generates).
         """
         spec = self.judge or self.backends[0]
-        # Room for the longest answer the schema allows: a 160-character rationale can take
-        # 160 tokens ("1.1.1..."), and a cut-off answer loses every rating of the row.
         budget = JUDGE_TOKENS_PER_RESPONSE * (responses or self.total_generations)
         settings = {"temperature": 0.0, "max_new_tokens": max(self.max_new_tokens, budget)}
         if schema is not None and spec.name == "llamacpp":

@@ -29,7 +29,7 @@ def seeded_candidates(ctx: RecipeContext) -> list[dict]:
         row = {
             "instruction": seed["instruction"],
             "generations": [g if isinstance(g, str) else "" for g in gens],
-            "generation_models": [str(models[i]) if i < len(models) and models[i] else "seed" for i in range(len(gens))],
+            "generation_models": [str(m) if m else "seed" for m in models + [None] * (len(gens) - len(models))],
             "candidate_origin": list(seed.get("candidate_origin") or ["original"] * len(gens)),
         }
         if seed.get("evolved_from") is not None:
@@ -38,11 +38,21 @@ def seeded_candidates(ctx: RecipeContext) -> list[dict]:
     return out
 
 
+RATIONALE_CHARS = 320  # all rationales of one answer together, at most
+
+
 def _judge_schema(low: int, high: int) -> dict:
-    """UltraFeedback's answer schema for rows of `low` to `high` candidates."""
+    """UltraFeedback's answer schema for rows of `low` to `high` candidates.
+
+    Rationales share RATIONALE_CHARS, so the whole answer fits the judge's token budget
+    (JUDGE_TOKENS_PER_RESPONSE each): a cut-off answer loses every rating of its row, and
+    under a grammar a 135M judge writes rationales to their longest.
+    """
     schema = ultrafeedback_schema(high)
     for key in ("ratings", "rationales"):
         schema["properties"][key]["minItems"] = low
+    items = schema["properties"]["rationales"]["items"]
+    items["maxLength"] = min(items.get("maxLength", RATIONALE_CHARS), max(48, RATIONALE_CHARS // high))
     return schema
 
 
