@@ -25,18 +25,73 @@ _RULES = {
 
 @dataclass
 class Tally:
-    """Running totals over exported rows, for the card; bounded by distinct recipes and models."""
+    """Running totals over exported rows, for the card; bounded by distinct recipes, models and batches."""
 
     recipes: Counter = field(default_factory=Counter)
     models: Counter = field(default_factory=Counter)
+    batches: Counter = field(default_factory=Counter)
+    origins: Counter = field(default_factory=Counter)  # (chosen origin, rejected origin) of dpo rows
     unanimous: int = 0
     share_sum: float = 0.0
+    _candidates: dict = field(default_factory=dict, repr=False)
 
     def add(self, row: dict) -> None:
         self.recipes[row["recipe"] or "unknown"] += 1
         self.models[row["model"] or "unknown"] += 1
+        self.batches[row["batch_id"] or ""] += 1
         self.unanimous += row["agreement"] == 1.0
         self.share_sum += row["agreement"]
+        if "chosen" in row and row["batch_id"]:
+            pair = self._origin_pair(row)
+            if pair is not None:
+                self.origins[pair] += 1
+
+    def _origin_pair(self, row: dict) -> tuple[str, str] | None:
+        """Where the chosen and rejected responses came from (original/evolved), from the batch on this machine."""
+        batch_id = row["batch_id"]
+        if batch_id not in self._candidates:
+            self._candidates[batch_id] = _candidate_origins(batch_id)
+        by_index = self._candidates[batch_id]
+        index = str(row["record_id"]).rsplit(":", 1)[-1]
+        if not by_index or not index.isdigit() or int(index) not in by_index:
+            return None
+        origin = dict(by_index[int(index)])
+        chosen, rejected = (origin.get(row[k][0]["content"]) for k in ("chosen", "rejected"))
+        return (chosen, rejected) if chosen and rejected else None
+
+
+def _candidate_origins(batch_id: str) -> dict[int, list[tuple[str, str]]] | None:
+    """row index -> [(response text, origin)] of a batch on this machine whose rows record origins."""
+    from curation.batch import find_batch
+
+    batch = find_batch(batch_id)
+    if batch is None:
+        return None
+    rows = batch.rows()
+    if not rows or "candidate_origin" not in rows[0]:
+        return None
+    return {i: list(zip(r.get("generations") or [], r.get("candidate_origin") or [])) for i, r in enumerate(rows)}
+
+
+def chains(batch_ids) -> list[tuple[str, str]]:
+    """(batch id, the chain of recipes its rows went through, root first) from the manifests on this machine."""
+    from curation.batch import find_batch, lineage
+
+    out = []
+    for batch_id in sorted(b for b in batch_ids if b):
+        batch = find_batch(batch_id)
+        if batch is None:
+            out.append((batch_id, "(batch not on this machine)"))
+            continue
+        steps = lineage(batch)
+        text = " → ".join(s["derived_by"] or s["recipe"] or "?" for s in steps)
+        root = steps[0]
+        if not root["found"]:
+            text = "(earlier batches not on this machine) → " + text
+        elif root.get("seed_file"):
+            text = f"seed file `{root['seed_file']}` → " + text
+        out.append((batch_id, text))
+    return out
 
 
 @dataclass(frozen=True)
@@ -130,8 +185,81 @@ def render(
         "",
         "Each row names its `batch_id`, `recipe`, `model`, Argilla `record_id` and `annotators`.",
         "",
+        *_chain_section(tally),
+        *_dedup_section(tally),
+        *_selection_section(tally),
     ]
     return "\n".join(lines)
+
+
+def _selection_section(tally: Tally) -> list[str]:
+    """Deita selection behind the exported batches: "kept K of N" and the threshold."""
+    from curation.deita_select import card_lines
+
+    return card_lines(tally.batches)
+
+
+def dedup_counts(batch_ids) -> list[tuple[str, dict]]:
+    """(batch id, its manifest's `dedup` counts) of each `curate dedup` batch behind `batch_ids`
+    (the batches themselves or their ancestors), from the manifests on this machine."""
+    from curation.batch import find_batch, lineage
+
+    found: dict[str, dict] = {}
+    for batch_id in sorted(b for b in batch_ids if b):
+        batch = find_batch(batch_id)
+        for step in lineage(batch) if batch is not None else []:
+            if step["derived_by"] == "dedup" and step["found"] and step["batch_id"] not in found:
+                child = find_batch(step["batch_id"], hint_path=step["path"])
+                if child is not None and isinstance(child.manifest.get("dedup"), dict):
+                    found[step["batch_id"]] = child.manifest["dedup"]
+    return sorted(found.items())
+
+
+def _dedup_section(tally: Tally) -> list[str]:
+    """Near-duplicates `curate dedup` removed before the rows reached annotators."""
+    found = dedup_counts(tally.batches)
+    if not found:
+        return []
+    return [
+        "## Near-duplicates removed before review",
+        "",
+        "MinHash similarity of the instructions at least the threshold (`curate dedup`); the dropped rows "
+        "are in each batch folder's `dropped.parquet`.",
+        "",
+        "| batch | threshold | within the batch | already in a dataset | removed |",
+        "|---|---|---|---|---|",
+        *[f"| {batch_id} | {d.get('threshold')} | {d.get('within_batch')} | {d.get('against_dataset')} "
+          f"| {d.get('removed')} |" for batch_id, d in found],
+        "",
+    ]
+
+
+def _chain_section(tally: Tally) -> list[str]:
+    """The recipes each row went through (a batch made from another batch names it as its parent)."""
+    found = chains(tally.batches)
+    if not found:
+        return []
+    lines = [
+        "## Chain of recipes",
+        "",
+        "Read from the batch manifests on the machine that exported (each batch names its parent batch).",
+        "",
+        "| batch | chain (first recipe first) | records |",
+        "|---|---|---|",
+        *[f"| {batch_id} | {text} | {tally.batches[batch_id]} |" for batch_id, text in found],
+        "",
+    ]
+    if tally.origins:
+        lines += [
+            "Origin of the responses annotators preferred (`original` as generated, `evolved` rewritten by "
+            "evol-quality):",
+            "",
+            "| chosen | rejected | records |",
+            "|---|---|---|",
+            *[f"| {chosen} | {rejected} | {n} |" for (chosen, rejected), n in tally.origins.most_common()],
+            "",
+        ]
+    return lines
 
 
 _AGREEMENT_TEXT = {

@@ -159,6 +159,8 @@ class RecordMapper:
             "judge_model": judge,
             "instruction_length": _length(row.get("instruction")),
             "rating_margin": float(max(present) - min(present)) if len(present) >= 2 else None,
+            "candidate_origin": [f"{c.response_field(i + 1)}: {origin}"
+                                 for i, origin in enumerate((row.get("candidate_origin") or [])[:n])] or None,
         }
         return suggestions, metadata, ranks
 
