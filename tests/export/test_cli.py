@@ -25,7 +25,8 @@ EMPTY_HF_HOME = Path(__import__("tempfile").mkdtemp(prefix="hf-home-"))  # no sa
 
 def curate(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run `curate` with the session's Argilla env, no inherited Hub token (HF_TOKEN or saved), plus `env`."""
-    base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")}
+    # The reviewed datasets live in their own workspace: no session-wide ARGILLA_WORKSPACE either.
+    base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT", "ARGILLA_WORKSPACE")}
     base["HF_HOME"] = str(EMPTY_HF_HOME)
     return subprocess.run(
         [str(CURATE), *args], capture_output=True, text=True, timeout=300, env={**base, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
