@@ -142,12 +142,24 @@ def build_embedder(spec: EmbedderSpec):
     return _openai_class()(model=spec.model, base_url=base_url, api_key=spec.api_key or settings.openai_api_key())
 
 
+def _unit(vector) -> list[float]:
+    """One unit-length vector; per-token vectors (a server running a model without pooling, such as
+    llama-cpp-python's with a chat GGUF) are mean-pooled first, as llama.cpp's mean pooling does."""
+    import numpy as np
+
+    values = np.asarray(vector, dtype=np.float64)
+    if values.ndim == 2:
+        values = values.mean(axis=0)
+    norm = float(np.linalg.norm(values))
+    return (values / norm if norm else values).tolist()
+
+
 def encode(embedder, texts: list[str]) -> list[list[float]]:
-    """Embed `texts` with a loaded embedder, CHUNK at a time; a server failure is one line (exit 1)."""
+    """Embed `texts` with a loaded embedder, CHUNK at a time, as unit vectors; a server failure is one line (exit 1)."""
     out: list[list[float]] = []
     for start in range(0, len(texts), CHUNK):
         try:
-            out.extend([float(x) for x in vector] for vector in embedder.encode(texts[start:start + CHUNK]))
+            out.extend(_unit(vector) for vector in embedder.encode(texts[start:start + CHUNK]))
         except (OSError, ConnectionError) as exc:
             raise BackendUnavailable(f"the embedder failed: {type(exc).__name__}: {exc}") from None
         except Exception as exc:  # the openai client's errors
