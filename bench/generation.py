@@ -98,7 +98,11 @@ class CountingProxy:
             self.peak = self.in_flight
 
     def app(self):
+        import logging
+
         import httpx
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line a request, after distilabel's handlers close
         from starlette.applications import Starlette
         from starlette.responses import Response
         from starlette.routing import Route
