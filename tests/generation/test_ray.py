@@ -22,7 +22,14 @@ import pytest
 
 from tests.fixtures.model import free_port
 
-pytestmark = pytest.mark.slow
+# Ray 2.60's multi-node gRPC servers listen on every interface whatever address they are given
+# (seen here with 127.0.0.2): the project's rule is that test servers bind loopback only, so the
+# two-node test runs only where that is acceptable, opted in with CURATION_TEST_RAY=1.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("CURATION_TEST_RAY") != "1",
+                       reason="Ray's gRPC servers bind all interfaces; opt in with CURATION_TEST_RAY=1"),
+]
 
 LOOPBACK = "127.0.0.2"
 
