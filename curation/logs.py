@@ -102,6 +102,10 @@ def pipeline_display(log_file: Path, *, total: int, label: str, display: str = "
     handlers: list[logging.Handler] = [file_handler]
     global_console = rich.get_console()  # distilabel's RichHandler prints through it
     was_quiet = global_console.quiet
+    # distilabel configures the root logger for its run (INFO, its handlers): put it back after,
+    # so what runs next in this process (push in `curate run`) logs as before.
+    root = logging.getLogger()
+    root_level, root_handlers = root.level, list(root.handlers)
     with ExitStack() as stack:
         if display != "log":
             global_console.quiet = True
@@ -121,6 +125,8 @@ def pipeline_display(log_file: Path, *, total: int, label: str, display: str = "
             from distilabel.utils.logging import stop_logging
 
             stop_logging()  # a failed run leaves distilabel's listener running with our handlers
+            root.handlers[:] = root_handlers
+            root.setLevel(root_level)
             global_console.quiet = was_quiet
             file_handler.close()
 
