@@ -199,41 +199,6 @@ def _timed(call):
     return response, time.monotonic() - started
 
 
-def test_redis_then_postgres_stopped_under_the_server_fail_fast_and_recover(argilla_pg_server, postgres,
-                                                                             redis_server):
-    info = argilla_pg_server
-    dataset, _, _ = _team(info, "outage", annotators=1, records=2)
-    http = httpx.Client(base_url=info.url, headers={"X-Argilla-Api-Key": info.api_key}, timeout=30)
-    update = lambda: http.patch(f"/api/v1/datasets/{dataset.id}", json={"guidelines": "updated"})  # noqa: E731
-    me = lambda: http.get("/api/v1/me")  # noqa: E731
-    assert update().status_code == 200
-
-    redis_server.stop()
-    try:
-        # A change that queues a background job says redis is down, at once; reads go on.
-        response, seconds = _timed(update)
-        assert response.status_code == 503 and "redis is unavailable" in response.json()["detail"], response.text
-        assert seconds < 5
-        assert me().status_code == 200
-    finally:
-        redis_server.start()
-    _wait_for(lambda: update().status_code == 200, "the server to use redis again")
-
-    postgres.stop()
-    try:
-        for _ in range(4):  # both workers
-            response, seconds = _timed(me)
-            assert response.status_code == 503, response.text
-            assert "the database is unavailable" in response.json()["detail"]
-            assert seconds < 5
-    finally:
-        postgres.start()
-    # Back without a restart, on every worker.
-    _wait_for(lambda: all(me().status_code == 200 for _ in range(6)), "the server to use PostgreSQL again")
-    assert embedded.status(info.data_dir) is not None  # the rq worker survived both outages
-    http.close()
-
-
 def _wait_for(condition, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
