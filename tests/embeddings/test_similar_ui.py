@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
+
+from tests.server.test_ui import browser  # noqa: F401  (the UI test's fixture: one headless Chromium)
 
 from bench.embeddings import paraphrase_ranks
 from curation.argilla.datasets import find_dataset
@@ -51,18 +51,6 @@ def sign_in(browser, url: str, username: str) -> None:
     browser.type_into("input[name=Password]", PASSWORD)
     browser.click("button[type=submit]")
     browser.wait_js("!location.pathname.startsWith('/sign-in')")
-
-
-@pytest.fixture
-def browser():
-    from tests.server.test_ui import Chromium
-
-    with tempfile.TemporaryDirectory(prefix="curation-chromium-") as profile:
-        chromium = Chromium(Path(profile))
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def open_similar(argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser):
