@@ -67,7 +67,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         if cluster is not None:
             from curation.ray_cluster import step_nodes
 
-            cluster["steps"] = step_nodes(pipeline.name)
+            cluster["steps"] = step_nodes(pipeline.name, set(pipeline.dag))
     rows = spec.to_rows(output, ctx)
     if not rows:
         raise GenerationFailed(

@@ -27,7 +27,8 @@ def connected(address: str) -> Iterator[dict]:
     init = {"logging_level": logging.WARNING, "log_to_driver": False}
     try:
         if address == LOCAL:
-            ray.init(include_dashboard=False, **init)
+            with loopback_only():  # a new instance for this run, even where another one is running
+                ray.init(address="local", include_dashboard=False, **init)
         else:
             ray.init(address=address, **init)
     except (ConnectionError, TimeoutError) as exc:
@@ -38,6 +39,25 @@ def connected(address: str) -> Iterator[dict]:
         yield describe(address)
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """Ray's single-machine mode while starting: the node's address is 127.0.0.1, so its servers bind loopback.
+
+    On Linux, Ray otherwise gives a new node the machine's interface address (rewriting even an
+    explicit 127.0.0.1), and its gRPC servers then listen on every interface; a local instance
+    has no use for that. This is the mode Ray itself uses on macOS and Windows
+    (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`), read from `ray_constants` at each call.
+    """
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def describe(address: str) -> dict:
@@ -54,8 +74,9 @@ def describe(address: str) -> dict:
     return {"address": address, "ray_version": ray.__version__, "nodes": nodes, "steps": {}}
 
 
-def step_nodes(pipeline_name: str) -> dict[str, list[str]]:
-    """{step name: node ids its replicas ran on} for this driver's run of `pipeline_name`.
+def step_nodes(pipeline_name: str, step_names) -> dict[str, list[str]]:
+    """{step name: node ids its replicas ran on} for this driver's run of `pipeline_name` (steps served
+    from distilabel's cache ran nowhere, and are left out).
 
     distilabel names each step's actor `distilabel-<pipeline>-<step>-<replica>`. Ray's public
     state API needs the dashboard (`ray[default]`); its GCS actor table answers without it.
@@ -71,5 +92,7 @@ def step_nodes(pipeline_name: str) -> dict[str, list[str]]:
         if actor.get("JobID") != job or not name.startswith(prefix):
             continue
         step = name[len(prefix):].rsplit("-", 1)[0]
+        if step not in step_names:  # distilabel's own actors (its log queue)
+            continue
         steps.setdefault(step, set()).add(actor.get("Address", {}).get("NodeID"))
     return {step: sorted(n for n in nodes if n) for step, nodes in sorted(steps.items())}

@@ -1,12 +1,16 @@
-"""`--ray ADDRESS`: a recipe as distilabel's RayPipeline on a real two-node Ray cluster on loopback.
+"""`--ray [ADDRESS]`: a recipe as distilabel's RayPipeline, on a two-node Ray cluster and on a local instance.
 
-The cluster is `ray start --head` plus a second `ray start --address` node carrying a custom
-resource (`second_node`), both from this venv, with Ray's session files in a temp folder and
-its auth token in a temp HOME (ray 2.60 turns token authentication on; the driver reads the
-token from the same HOME). Addresses: ray 2.60 rewrites 127.0.0.1 to the machine's interface
-address in multi-node mode, so the nodes and the driver use 127.0.0.2, another loopback
-address it keeps as given; nothing in the test goes through a non-loopback address.
-`ray stop` after.
+Every Ray process stays on 127.0.0.1. On Linux, ray 2.60 gives a node the machine's interface
+address, rewriting even an explicit `--node-ip-address 127.0.0.1` (`resolve_ip_for_localhost`),
+and then its gRPC servers listen on every interface; only a node whose address is exactly
+127.0.0.1 binds loopback. `ray start --address` cannot start such a node (Ray's loopback mode
+refuses to add nodes from the CLI), so the cluster is Ray's own multi-node harness
+(`ray.cluster_utils.Cluster`, what Ray's test suite uses): the same gcs_server, raylets and
+agents as `ray start`, a head plus a second node carrying the custom resource `second_node`,
+each given the address 127.0.0.1. The driver (`curate generate --ray ADDRESS`, in this process)
+connects in Ray's loopback mode too (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, the mode Ray uses on
+macOS and Windows), which keeps the address it is given. Each test checks that no Ray process
+listens on anything but loopback; the cluster is shut down after its test.
 """
 
 from __future__ import annotations
@@ -15,48 +19,79 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.model import free_port
+pytestmark = pytest.mark.slow
 
-# Ray 2.60's multi-node gRPC servers listen on every interface whatever address they are given
-# (seen here with 127.0.0.2): the project's rule is that test servers bind loopback only, so the
-# two-node test runs only where that is acceptable, opted in with CURATION_TEST_RAY=1.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("CURATION_TEST_RAY") != "1",
-                       reason="Ray's gRPC servers bind all interfaces; opt in with CURATION_TEST_RAY=1"),
-]
-
-LOOPBACK = "127.0.0.2"
+LOOPBACK = "127.0.0.1"
 
 
-@pytest.fixture(scope="module")
+def listening_addresses(pids: set[int]) -> set[str]:
+    """Local addresses of the TCP sockets in LISTEN state owned by `pids` (from /proc)."""
+    inodes = {}
+    for name, family in (("tcp", 4), ("tcp6", 6)):
+        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            host = bytes.fromhex(fields[1].split(":")[0])
+            if family == 4:
+                address = ".".join(str(b) for b in reversed(host))
+            else:  # four little-endian 32-bit words; IPv4-mapped loopback is ::ffff:127.0.0.1
+                words = b"".join(host[i:i + 4][::-1] for i in range(0, 16, 4))
+                address = ("::ffff:" + ".".join(str(b) for b in words[12:])) if words[:12] == bytes(10) + b"\xff\xff" \
+                    else words.hex()
+            inodes[fields[9]] = address
+    found = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        found |= {inodes[link[8:-1]] for link in links if link.startswith("socket:[") and link[8:-1] in inodes}
+    return found
+
+
+def ray_pids() -> set[int]:
+    """Every process running Ray's binaries or Ray's workers and agents, and this one (the driver)."""
+    pids = {os.getpid()}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        if "site-packages/ray/" in cmdline or cmdline.startswith("ray::"):
+            pids.add(int(proc.name))
+    return pids
+
+
+def assert_loopback_only() -> None:
+    addresses = listening_addresses(ray_pids())
+    assert addresses and addresses <= {LOOPBACK, f"::ffff:{LOOPBACK}"}, addresses
+
+
+@pytest.fixture
 def ray_cluster():
-    """(address, env) of a head and a second node with the custom resource `second_node`."""
+    """The address of a head and a second node with the custom resource `second_node`, all on 127.0.0.1."""
     pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]'")
-    ray_bin = Path(sys.executable).parent / "ray"  # this venv's, so the nodes import this package
-    # Ray's unix sockets live under the temp dir: keep its path short.
-    root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    home = root / "home"
-    home.mkdir()
-    env = {**os.environ, "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0"}
-    port = free_port()
-    address = f"{LOOPBACK}:{port}"
-    common = ["--node-ip-address", LOOPBACK, "--object-store-memory", str(100 * 1024 * 1024)]
-    try:
-        subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--temp-dir", str(root / "t"),
-                        "--num-cpus", "8", "--include-dashboard", "false", "--disable-usage-stats", *common],
-                       env=env, check=True, capture_output=True, timeout=180)
-        subprocess.run([str(ray_bin), "start", "--address", address, "--num-cpus", "2",
-                        "--resources", json.dumps({"second_node": 1}), *common],
-                       env=env, check=True, capture_output=True, timeout=180)
-        yield address, env
-    finally:
-        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+    from ray.cluster_utils import Cluster
+
+    from curation.ray_cluster import loopback_only
+
+    common = {"node_ip_address": LOOPBACK, "num_cpus": 2, "object_store_memory": 100 * 1024 * 1024}
+    with pytest.MonkeyPatch.context() as patch, loopback_only():
+        patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        cluster = Cluster(initialize_head=True, shutdown_at_exit=False,
+                          head_node_args={**common, "num_cpus": 8, "include_dashboard": False})
+        try:
+            cluster.add_node(**common, resources={"second_node": 1})
+            yield cluster.address
+        finally:
+            cluster.shutdown()
 
 
 def pinned(build, step: str, resources: dict):
@@ -73,17 +108,21 @@ def pinned(build, step: str, resources: dict):
 
 
 def test_recipe_runs_on_a_two_node_cluster_with_a_step_pinned_to_the_second_node(
-        ray_cluster, model_server, curation_home, monkeypatch):
+        ray_cluster, model_server, monkeypatch, tmp_path):
     import pipelines.prompt
     from curation.generate import generate_batch
     from curation.options import GenerationOptions
 
-    address, env = ray_cluster
-    monkeypatch.setenv("HOME", env["HOME"])  # the driver finds the cluster's auth token there
+    from curation.ray_cluster import loopback_only
+
+    address = ray_cluster
+    monkeypatch.setenv("CURATION_HOME", str(tmp_path))  # its own cache, so every step runs on the cluster
     monkeypatch.setattr(pipelines.prompt, "build", pinned(pipelines.prompt.build, "respond", {"second_node": 1}))
     options = GenerationOptions("prompt", num_rows=1, max_new_tokens=16, backends=("openai:smollm2",),
                                 base_url=model_server.base_url, ray=address)
-    batch = generate_batch(options, display="quiet")
+    with loopback_only():  # the driver keeps the loopback address it is given
+        batch = generate_batch(options, display="quiet")
+    assert_loopback_only()  # the cluster, and the workers left from the run
 
     [row] = batch.rows()
     assert row["instruction"].strip() and row["response"].strip() and row["model_name"] == "openai:smollm2"
@@ -96,3 +135,28 @@ def test_recipe_runs_on_a_two_node_cluster_with_a_step_pinned_to_the_second_node
     # The pinned step ran on the second node; every step of the recipe ran as a Ray actor.
     assert cluster["steps"]["respond"] == [second]
     assert {"topics", "ask", "clean_instructions", "respond", "drop_empty_responses"} <= set(cluster["steps"])
+
+
+def test_ray_without_an_address_runs_on_a_local_instance_bound_to_loopback(model_server, tmp_path):
+    """`curate generate --ray` alone: a new local Ray instance for the run, on 127.0.0.1 only, gone after it.
+
+    Run as its own process, as leads run it: distilabel 1.5.3 hangs running a second RayPipeline
+    in a process that already ran one (the two-node test's, in this one).
+    """
+    pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]'")
+    env = {**os.environ, "CURATION_HOME": str(tmp_path / "home")}  # its own cache: not the two-node run's
+    manifests = []
+    for out in (tmp_path / "batch", tmp_path / "again"):  # the second run is served from the first one's cache
+        result = subprocess.run([str(Path(sys.executable).parent / "curate"), "generate", "prompt", "-n", "1",
+                                 "--max-new-tokens", "16", "--ray", "--backend", "openai:smollm2",
+                                 "--base-url", model_server.base_url, "--out", str(out)],
+                                capture_output=True, text=True, timeout=150, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        manifests.append(json.loads((out / "manifest.json").read_text()))
+    cluster = manifests[0]["cluster"]
+    assert cluster["address"] == "local"
+    assert [n["address"] for n in cluster["nodes"]] == [LOOPBACK]  # so its servers bound loopback only
+    assert {"topics", "ask", "clean_instructions", "respond", "drop_empty_responses"} <= set(cluster["steps"])
+    assert manifests[1]["rows"]["kept"] == manifests[0]["rows"]["kept"] == 1
+    assert manifests[1]["cluster"]["steps"] == {}  # nothing ran again
+    assert not [pid for pid in ray_pids() if pid != os.getpid()]  # the instance stopped with the run
