@@ -129,11 +129,13 @@ def test_lion_ultrafeedback_rates_originals_and_evolved_without_generating(lion)
 def test_evol_instruct_then_several_responses_per_evolved_instruction(home, tmp_path):
     seeds = tmp_path / "instructions.txt"
     seeds.write_text("Give three tips for saving money.\n")
-    evolved = generate_batch(GenerationOptions("evol-instruct", seeds=seeds, num_rows=1, max_new_tokens=16),
-                             display="quiet")
+    # Greedy: a sampled 16-token evolution can be dropped by clean-up, which failed this test once in a full run.
+    evolved = generate_batch(GenerationOptions("evol-instruct", seeds=seeds, num_rows=1, max_new_tokens=16,
+                                               temperature=0.0), display="quiet")
     assert evolved.manifest["seed_file"] == str(seeds)
     responses = generate_batch(GenerationOptions("responses", seeds=Path(evolved.id), num_rows=1,
-                                                 max_new_tokens=16, num_generations=3), display="quiet")
+                                                 max_new_tokens=16, num_generations=3, temperature=0.0),
+                               display="quiet")
     assert_child_of(responses, evolved)
     instructions = [r["instruction"] for r in evolved.rows()]
     rows = responses.rows()
