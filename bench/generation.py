@@ -3,7 +3,10 @@
 For the `prompt` and `ultrafeedback` recipes: run the recipe's distilabel pipeline on the
 bundled SmolLM2 (fresh, no cache), collect every LLM call that produced a row of the
 batch (its chat messages and completion tokens, from distilabel's metadata), then replay
-exactly those messages through a bare `llama_cpp.Llama` with the same generation settings.
+exactly those messages through a bare `llama_cpp.Llama` with the same generation settings,
+each call held to the recipe's own completion length (its end-of-text token banned, `max_tokens`
+set to the recipe's count): a sampled reply of another length would cost another time per
+token, since each token attends to all the ones before it.
 Both sides count completion tokens over wall time, model loading included; the recipe side
 also pays for distilabel's process start-up and for candidates the clean-up dropped
 (printed, since that waste is part of what a recipe costs).
@@ -68,14 +71,18 @@ def raw_llama(calls: list[dict], model_path: str, n_threads: int) -> tuple[int, 
 
     start = time.perf_counter()
     llama = Llama(model_path=model_path, n_ctx=2048, n_threads=n_threads, verbose=False)
+    ends = {llama.token_eos(), *(t for text in (b"<|im_end|>", b"<|endoftext|>")
+                                 for t in llama.tokenize(text, add_bos=False, special=True))}
+    no_end = {t: -1e9 for t in ends}  # so each call runs exactly as long as the recipe's did
     total = 0
     for call in calls:
         kwargs = call["kwargs"]
         extra = kwargs.get("extra_generation_kwargs") or {}
         out = llama.create_chat_completion(
             messages=call["messages"],
-            max_tokens=kwargs.get("max_new_tokens", 128),
+            max_tokens=call["tokens"],
             temperature=kwargs.get("temperature", 1.0),
+            logit_bias=no_end,
             **extra,
         )
         total += out["usage"]["completion_tokens"]
@@ -217,6 +224,30 @@ def bench_recipe(name: str, rows: int, max_new_tokens: int, cache_dir: str, back
               "the recipe's own overhead (start-up, steps, clean-up), not how either side scales with concurrency")
 
 
+def startup(cache_dir: str) -> None:
+    """A 1-row, 1-token `prompt` run: distilabel's own Pipeline against the recipes' (pipelines.local_pipeline)."""
+    from distilabel.pipeline import Pipeline as DistilabelPipeline
+
+    from curation.backends import parse_backend
+    from curation.generate import run_pipeline
+    from curation.options import GenerationOptions
+    from pipelines import get_recipe
+    from pipelines.recipe import RecipeContext
+
+    seconds = {}
+    for label in ("distilabel Pipeline", "recipe Pipeline"):
+        options = GenerationOptions("prompt", num_rows=1, max_new_tokens=1, fresh=True)
+        ctx = RecipeContext(options=options, seeds=[], backends=[parse_backend("llamacpp")], cache_dir=cache_dir)
+        pipeline = get_recipe("prompt").build(ctx)
+        if label.startswith("distilabel"):
+            pipeline.__class__ = DistilabelPipeline  # the same steps, distilabel's 2.5 s wait per load stage
+        start = time.perf_counter()
+        run_pipeline(pipeline, fresh=True, display="quiet", log_file=Path(cache_dir) / "startup.log")
+        seconds[label] = time.perf_counter() - start
+    print("start-up (prompt, 1 row, 1 token, 3 load stages): " + ", ".join(
+        f"{label} {value:.1f} s" for label, value in seconds.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[32, 10], help="row counts (10: the CLI's default)")
@@ -226,10 +257,13 @@ def main() -> None:
     parser.add_argument("--backend", default="llamacpp", help="llamacpp, or openai:MODEL / vllm:MODEL with --base-url")
     parser.add_argument("--base-url")
     parser.add_argument("--api-key")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up comparison")
     args = parser.parse_args()
     recipes = args.recipes or (["prompt", "ultrafeedback"] if args.backend == "llamacpp" else ["prompt"])
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["CURATION_HOME"] = tmp
+        if not args.no_startup and args.backend == "llamacpp":
+            startup(str(Path(tmp) / "cache"))
         for name in recipes:
             for rows in args.rows:
                 bench_recipe(name, rows, args.max_new_tokens, str(Path(tmp) / "cache"), args.backend,

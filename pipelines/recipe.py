@@ -47,9 +47,10 @@ class RecipeContext:
         The name carries the options' fingerprint: each configuration gets its own cache.
         distilabel 1.5.3 hangs when a run reuses some cached steps of an earlier, different
         configuration (a load stage whose steps are all cached never reports loaded), and a
-        re-run of the same configuration still resumes.
+        re-run of the same configuration still resumes. The class is distilabel's local
+        Pipeline, without its 2.5 s wait per load stage (`pipelines.local_pipeline`).
         """
-        from distilabel.pipeline import Pipeline
+        from pipelines.local_pipeline import Pipeline
 
         return Pipeline(name=f"{name}-{self.fingerprint()}", cache_dir=self.cache_dir)
 
