@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps.tasks import TextGeneration
 
 from pipelines.recipe import RecipeContext
 from pipelines.sft_common import instructions_then_responses, sft_rows
+from pipelines.steps import AskUntilEnough
 
 DEFAULT_TOPICS = [
     "cooking", "personal finance", "python programming", "world history", "astronomy",
@@ -19,8 +19,8 @@ TEMPLATE = (
     "Write one clear, self-contained question that a user might ask an AI assistant about "
     "{{ topic }}. Reply with the question only."
 )
-# Small models drop or repeat questions: ask for a few more than needed.
-OVERSAMPLE = 1.5
+# Small models drop or repeat questions: room for a few more than needed, asked only while needed.
+OVERSAMPLE = 2
 
 
 def build(ctx: RecipeContext) -> Pipeline:
@@ -29,8 +29,9 @@ def build(ctx: RecipeContext) -> Pipeline:
     data = [{"topic": t} for t in itertools.islice(itertools.cycle(topics), wanted)]
     return instructions_then_responses(
         ctx, "curation-prompt", data, column="question", source="topics",
-        write_instructions=lambda: TextGeneration(
+        write_instructions=lambda: AskUntilEnough(
             name="ask",
+            enough=ctx.num_rows,
             llm=ctx.llm(max_new_tokens=64),
             template=TEMPLATE,
             columns=["topic"],

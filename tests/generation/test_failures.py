@@ -71,9 +71,8 @@ def test_a_server_killed_mid_batch_fails_in_one_line_and_the_rerun_regenerates(o
     assert 1 <= len(rows) <= 3 and all(r["instruction"].strip() and r["response"].strip() for r in rows)
     # The failed questions were asked again, not replayed from the cache: the server answered them anew.
     asked_again = server.log().count('"POST /v1/chat/completions HTTP/1.1" 200') - answered_before
-    from pipelines.prompt import OVERSAMPLE
-
-    assert asked_again >= round(3 * OVERSAMPLE) + len(rows), asked_again  # every question again, then the answers
+    # At least the 3 questions wanted (the `ask` step asks while it needs more), then the answers.
+    assert asked_again >= 3 + len(rows), asked_again
 
 
 def test_a_model_the_server_does_not_serve_is_one_line_listing_those_it_does(model_server, tmp_path):
