@@ -5,7 +5,7 @@ bundled SmolLM2 (fresh, no cache), collect every LLM call that produced a row of
 batch (its chat messages and completion tokens, from distilabel's metadata), then replay
 exactly those messages through a bare `llama_cpp.Llama` with the same generation settings,
 each call held to the recipe's own completion length (its end-of-text token banned, `max_tokens`
-set to the recipe's count): a sampled reply of another length would cost another time per
+set to the recipe's count; a judge under a JSON grammar is only capped at that count): a sampled reply of another length would cost another time per
 token, since each token attends to all the ones before it.
 Both sides count completion tokens over wall time, model loading included; the recipe side
 also pays for distilabel's process start-up and for candidates the clean-up dropped
@@ -82,7 +82,8 @@ def raw_llama(calls: list[dict], model_path: str, n_threads: int) -> tuple[int, 
             messages=call["messages"],
             max_tokens=call["tokens"],
             temperature=kwargs.get("temperature", 1.0),
-            logit_bias=no_end,
+            # a judge's JSON grammar ends its answer itself (only the end token is left to it then)
+            logit_bias=None if "response_format" in extra else no_end,
             **extra,
         )
         total += out["usage"]["completion_tokens"]
