@@ -128,10 +128,11 @@ def test_lion_ultrafeedback_rates_originals_and_evolved_without_generating(lion)
 @pytest.mark.slow
 def test_evol_instruct_then_several_responses_per_evolved_instruction(home, tmp_path):
     seeds = tmp_path / "instructions.txt"
-    seeds.write_text("Give three tips for saving money.\n")
-    # Greedy: a sampled 16-token evolution can be dropped by clean-up, which failed this test once in a full run.
-    evolved = generate_batch(GenerationOptions("evol-instruct", seeds=seeds, num_rows=1, max_new_tokens=16,
-                                               temperature=0.0), display="quiet")
+    seeds.write_text("Give three tips for saving money.\nExplain what a prime number is.\nDescribe how rain forms.\n")
+    # EvolInstruct picks its mutation at random, and a 16-token evolution of one seed was dropped by
+    # clean-up in a full run: three seeds, 48 tokens and room for 2 rows leave clean-up something to keep.
+    evolved = generate_batch(GenerationOptions("evol-instruct", seeds=seeds, num_rows=2, max_new_tokens=48),
+                             display="quiet")
     assert evolved.manifest["seed_file"] == str(seeds)
     responses = generate_batch(GenerationOptions("responses", seeds=Path(evolved.id), num_rows=1,
                                                  max_new_tokens=16, num_generations=3, temperature=0.0),
