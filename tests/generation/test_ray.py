@@ -23,35 +23,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.sockets import LISTEN, socket_inodes, sockets_held
+
 pytestmark = pytest.mark.slow
 
 LOOPBACK = "127.0.0.1"
 
 
 def listening_addresses(pids: set[int]) -> set[str]:
-    """Local addresses of the TCP sockets in LISTEN state owned by `pids` (from /proc)."""
-    inodes = {}
-    for name, family in (("tcp", 4), ("tcp6", 6)):
-        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] != "0A":  # LISTEN
-                continue
-            host = bytes.fromhex(fields[1].split(":")[0])
-            if family == 4:
-                address = ".".join(str(b) for b in reversed(host))
-            else:  # four little-endian 32-bit words; IPv4-mapped loopback is ::ffff:127.0.0.1
-                words = b"".join(host[i:i + 4][::-1] for i in range(0, 16, 4))
-                address = ("::ffff:" + ".".join(str(b) for b in words[12:])) if words[:12] == bytes(10) + b"\xff\xff" \
-                    else words.hex()
-            inodes[fields[9]] = address
-    found = set()
-    for pid in pids:
-        try:
-            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
-        found |= {inodes[link[8:-1]] for link in links if link.startswith("socket:[") and link[8:-1] in inodes}
-    return found
+    """Local addresses of the TCP sockets in LISTEN state owned by `pids`."""
+    listening = socket_inodes(LISTEN)
+    return {listening[inode][0] for pid in pids for inode in sockets_held(pid, listening)}
 
 
 def ray_pids() -> set[int]:

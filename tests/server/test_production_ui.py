@@ -5,7 +5,6 @@ and submits a response. Reuses test_ui's DevTools driver and dataset."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +13,7 @@ import argilla as rg
 import pytest
 
 from curation.server import embedded
+from tests.fixtures.sockets import ESTABLISHED, socket_inodes, sockets_held
 from tests.server.test_ui import TEXTS, Chromium, _ui_dataset, label_the_shown_record, sign_in
 
 pytestmark = [
@@ -24,21 +24,8 @@ pytestmark = [
 
 def _workers_with_connections(server_pid: int, port: int) -> set[int]:
     """The uvicorn workers holding an established TCP connection on `port` right now."""
-    established = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
-                established.add(fields[9])  # the socket's inode
-    holding = set()
-    for pid in embedded.worker_pids(server_pid):
-        try:
-            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        except OSError:
-            continue
-        if any(link.startswith("socket:[") and link[8:-1] in established for link in links):
-            holding.add(pid)
-    return holding
+    established = {inode for inode, (_, local) in socket_inodes(ESTABLISHED).items() if local == port}
+    return {pid for pid in embedded.worker_pids(server_pid) if sockets_held(pid, established)}
 
 
 def test_an_annotator_works_in_the_ui_served_by_two_workers(argilla_pg_server):
