@@ -196,6 +196,7 @@ def test_an_admin_key_exports_with_user_ids_for_names(reviewed, argilla_client, 
     assert got == {rid: sorted(ids[name] for name in names) for rid, names in by_name.items()}
 
 
+@pytest.mark.outside_ci
 @pytest.mark.skipif(not os.environ.get("HF_TOKEN"), reason="needs HF_TOKEN for the real Hub")
 def test_real_hub_round_trip(reviewed, argilla_server):
     from huggingface_hub import HfApi
