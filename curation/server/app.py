@@ -44,6 +44,9 @@ def __getattr__(name: str):
         from argilla_server import app
 
         add_unavailable_handlers(app)
+        from curation.server import argilla_server_fixes
+
+        argilla_server_fixes.apply(app)
         return app
     raise AttributeError(name)
 

@@ -81,6 +81,27 @@ def test_pushed_records_carry_vectors_and_similar_search_finds_the_paraphrases(
     assert top[0] == ids[i]
 
 
+
+def test_a_record_with_vectors_opens_by_id(argilla_server, argilla_client, review_workspace, embedded_batch):
+    """`GET /api/v1/records/{id}` (the UI's similarity link fetches its reference record so) answers the record with
+    its vectors by name: argilla-server 2.8 answers 500 there (curation/server/argilla_server_fixes.py)."""
+    import httpx
+
+    name = unique("byid")
+    push_batch(embedded_batch, name, workspace=review_workspace, client=argilla_client, show_progress=False,
+               vectors=True)
+    dataset = find_dataset(argilla_client, name, review_workspace)
+    row = embedded_batch.rows()[3]
+    [record] = [r for r in dataset.records if r.id == record_id(embedded_batch.id, 3)]
+    answer = httpx.get(f"{argilla_server.url}/api/v1/records/{record._server_id}",
+                       headers={"X-Argilla-Api-Key": argilla_server.api_key}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["external_id"] == record_id(embedded_batch.id, 3)
+    assert body["fields"]["instruction"] == row["instruction"]
+    assert list(body["vectors"]) == [INSTRUCTION_EMBEDDING]
+    assert np.allclose(body["vectors"][INSTRUCTION_EMBEDDING], row[INSTRUCTION_EMBEDDING], atol=1e-6)
+
 def test_vectors_into_a_dataset_without_the_field_is_one_line_error(
         argilla_client, review_workspace, paraphrase_batch, embedded_batch):
     name = unique("novectors")

@@ -3,8 +3,8 @@
 The UI keeps its similarity filter in the page's URL (`similarity=record.<id>.vector.<name>.limit.<n>.order.most`,
 what its "Find similar" button writes) and asks the server with POST .../records/search carrying a `vector`
 query. An annotator clicks "Find similar" on the record shown and sees its paraphrase with its similarity
-score; a similarity link opened directly gets the right answer (read from the page's request) but is not
-drawn on argilla-server 2.8 (xfail, reason given).
+score; a similarity link opened directly gets the right answer (read from the page's request) and draws it too
+(argilla-server 2.8 answered 500 for the reference record: fixed in curation/server/argilla_server_fixes.py).
 """
 
 from __future__ import annotations
@@ -98,11 +98,6 @@ def test_the_ui_asks_for_similar_records_and_gets_the_paraphrase_first(
     open_similar(argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argilla-server 2.8: GET /api/v1/records/{id} answers 500 for a record with vectors (its RecordSchema reads "
-    "Vector.vector_settings, not loaded by the handler's selectinload, in an async session); the UI fetches the "
-    "reference record that way and then draws no record. Clicking 'Find similar' on a record shown does not "
-    "(the next test)"))
 def test_the_ui_draws_the_paraphrase_with_its_similarity_score(
         argilla_server, argilla_client, review_workspace, embedded_batch, paraphrases, browser):
     browser, paraphrase = open_similar(argilla_server, argilla_client, review_workspace, embedded_batch,
