@@ -16,4 +16,6 @@ if (( ${#missing[@]} )) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null;
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
     || echo "could not install ${missing[*]}; the tests that need them will be skipped" >&2
 fi
+# Lint (the small rule set in pyproject.toml's [tool.ruff.lint]) before the tests.
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

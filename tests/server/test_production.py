@@ -77,7 +77,7 @@ def test_the_server_runs_on_postgres_with_two_workers_and_no_password_in_argv(ar
     assert database.table_count(database.stored_url(info.data_dir)) > 5
 
     # Passwords travel by environment only (readable by this account), never on a command line.
-    for cmdline, environ in _cmdlines_and_environs(info):
+    for cmdline, _environ in _cmdlines_and_environs(info):
         assert postgres.password not in cmdline and redis_server.password not in cmdline
     server_environ = _cmdlines_and_environs(info)[0][1]
     assert f"ARGILLA_DATABASE_URL={database.stored_url(info.data_dir)}" in server_environ.split("\0")
@@ -149,7 +149,7 @@ def test_a_worker_killed_under_load_loses_no_response_and_is_replaced(argilla_pg
         me = httpx.get(f"{info.url}/api/v1/me", headers={"X-Argilla-Api-Key": key}).json()["id"]
         with httpx.Client(base_url=info.url, headers={"X-Argilla-Api-Key": key}, timeout=30) as http:
             for record_id in record_ids:
-                for attempt in range(5):  # what the UI's user does when a request breaks: try again
+                for _attempt in range(5):  # what the UI's user does when a request breaks: try again
                     try:
                         response = http.post(f"/api/v1/records/{record_id}/responses",
                                              json={"values": {"label": {"value": "good"}}, "status": "submitted"})
