@@ -33,3 +33,26 @@ def test_only_settings_reads_the_environment():
             if re.search(r"os\.environ\.get|os\.environ\[|os\.getenv", line):
                 offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def click_envvars(command, path=("curate",)):
+    """(command path, option, env var) for every option of `command` and its subcommands that reads one."""
+    import click
+
+    found = []
+    for param in command.params:
+        names = param.envvar if isinstance(param.envvar, (list, tuple)) else [param.envvar] if param.envvar else []
+        found.extend((" ".join(path), param.name, name) for name in names)
+    if isinstance(command, click.Group):  # get_command: the CLI loads its commands lazily
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            found.extend(click_envvars(command.get_command(context, name), (*path, name)))
+    return found
+
+
+def test_every_option_envvar_is_a_named_variable():
+    """An option's `envvar=` is configuration too: `curate config` must list it (settings.VARIABLES)."""
+    named = {v.name for v in VARIABLES}
+    found = click_envvars(main)
+    assert len(found) > 5  # the premise: the CLI reads variables through its options
+    assert [f"{path} --{option}: {name}" for path, option, name in found if name not in named] == []
