@@ -9,6 +9,7 @@ from pathlib import Path
 
 from curation.batch import Batch, file_sha256, load_batch, parent_entry
 from curation.errors import BatchNotFound, SeedFileError
+from curation.seed_values import check_rows
 
 FORMATS = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 
@@ -43,21 +44,29 @@ def read_seed_rows(path: Path, *, text_column: str | None = None) -> list[dict]:
         raise SeedFileError(f"seed file not found: {path}",
                             hint="--seeds takes a seed file, or a batch id or folder (`curate batches list`)")
     suffix = path.suffix.lower()
+    lines: list[int] | None = None  # the line each row starts on, where the format has lines
+    json_text: str | None = None
     try:
         if suffix == ".txt":
             if text_column is None:
                 raise SeedFileError(f"{path}: this recipe takes no one-column seeds; use one of "
                                     f"{', '.join(f for f in FORMATS if f != '.txt')}")
-            rows = [{text_column: line.strip()} for line in path.read_text(encoding="utf-8").splitlines()
-                    if line.strip()]
+            numbered = [(n, line.strip()) for n, line in enumerate(_read_lines(path), 1) if line.strip()]
+            rows, lines = [{text_column: text} for _, text in numbered], [n for n, _ in numbered]
         elif suffix == ".jsonl":
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            numbered = [(n, line) for n, line in enumerate(_read_lines(path), 1) if line.strip()]
+            rows, lines = [json.loads(line) for _, line in numbered], [n for n, _ in numbered]
         elif suffix == ".json":
-            rows = json.loads(path.read_text(encoding="utf-8"))
+            json_text = path.read_text(encoding="utf-8")
+            rows = json.loads(json_text)
             rows = rows if isinstance(rows, list) else [rows]
         elif suffix == ".csv":
             with open(path, newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
+                reader = csv.DictReader(fh)
+                rows, lines = [], []
+                for row in reader:
+                    rows.append(row)
+                    lines.append(reader.line_num)  # the line the row ends on: one line unless quoted newlines
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -78,7 +87,13 @@ def read_seed_rows(path: Path, *, text_column: str | None = None) -> list[dict]:
         raise SeedFileError(f"{path}: cannot read: {exc}") from None
     if not all(isinstance(r, dict) for r in rows):
         raise SeedFileError(f"{path}: every row must be an object with named columns")
+    check_rows(rows, str(path), lines, json_text)
     return rows
+
+
+def _read_lines(path: Path) -> list[str]:
+    # splitlines() would also split at \x0b, \x1c, \u2028...: count lines as editors and json do.
+    return path.read_text(encoding="utf-8").split("\n")
 
 
 def _is_text(value) -> bool:
@@ -119,6 +134,7 @@ def load_seeds(path: Path | None, *, recipe: str, columns: tuple[str, ...], requ
     parent = _batch_source(Path(path))
     if parent is not None:
         rows, where = parent.rows(), f"batch {parent.id}"
+        check_rows(rows, where)
     else:
         text_column = columns[0] if len(columns) == 1 else None
         rows, where = read_seed_rows(Path(path), text_column=text_column), str(path)

@@ -26,6 +26,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CURATION_SERVER_PORT", "6900", "Port of the embedded Argilla server."),
     Variable("CURATION_SEARCH_DB", "<server data>/curation-search.sqlite3", "The SQLite search index file (set by the server launcher)."),
     Variable("CURATION_CONFIGS_DIR", "the configs shipped in the package", "Folder holding sft.yaml and preference.yaml."),
+    Variable("CURATION_SEED_MAX_CHARS", "100000", "Longest seed value `curate generate` accepts, in characters."),
     Variable("CURATION_REVIEW_CONFIG", "by the batch's kind", "Dataset settings file for `curate push`/`run`."),
     Variable("CURATION_DATASET", "", "Argilla dataset for `push`, `run`, `status`, `export`."),
     Variable("ARGILLA_WORKSPACE", "", "Argilla workspace for every command that takes --workspace."),
@@ -36,6 +37,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ARGILLA_REDIS_URL", "a private redis on a unix socket", "A Redis for the embedded server instead of its own."),
     Variable("ARGILLA_DATABASE_URL", "SQLite in the server's data folder", "`curate server start --database`: PostgreSQL (postgresql+asyncpg://USER[:PASSWORD]@HOST:PORT/DB).", secret=True),
     Variable("CURATION_SERVER_WORKERS", "1", "`curate server start --workers`: uvicorn worker processes (more than 1 needs PostgreSQL)."),
+    Variable("CURATION_SEARCHES_PER_USER", "2", "Searches one user may run at once in a server process; more wait 2 s, then get HTTP 429."),
+    Variable("CURATION_SEARCHES_AT_ONCE", "8", "Searches a server process runs at once, all users together; more wait 2 s, then get HTTP 429."),
     Variable("ARGILLA_HOME_PATH", "~/.argilla", "argilla-server's home (where the index lives when CURATION_SEARCH_DB is unset)."),
     Variable("CURATION_BACKEND", "llamacpp", "`--backend` of `curate generate`/`run` (NAME[:MODEL])."),
     Variable("CURATION_JUDGE", "the first backend", "`--judge` of `curate generate`/`run`."),
@@ -103,12 +106,45 @@ def server_workers() -> int:
     return int(_get("CURATION_SERVER_WORKERS") or 1)
 
 
+def _count(name: str, default: int) -> int:
+    value = _get(name)
+    if value is None:
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def searches_per_user() -> int:
+    """How many searches one user may run at once in a server process."""
+    return _count("CURATION_SEARCHES_PER_USER", 2)
+
+
+def searches_at_once() -> int:
+    """How many searches a server process runs at once, every user together."""
+    return _count("CURATION_SEARCHES_AT_ONCE", 8)
+
+
 def argilla_home_path() -> str:
     return _get("ARGILLA_HOME_PATH") or os.path.join("~", ".argilla")
 
 
 def search_db() -> str | None:
     return _get("CURATION_SEARCH_DB")
+
+
+def seed_max_chars() -> int:
+    """The longest seed value accepted, in characters: a bound on what is sent to the model."""
+    value = _get("CURATION_SEED_MAX_CHARS") or "100000"
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        from curation.errors import BadInput
+
+        raise BadInput(f"CURATION_SEED_MAX_CHARS must be a positive whole number of characters, not {value!r}")
+    return limit
 
 
 def configs_dir() -> Path | None:

@@ -28,10 +28,12 @@ def config(as_json: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Environment variables")
     for column in ("variable", "now", "default", "meaning"):
         table.add_column(column)
     for var in VARIABLES:
-        table.add_row(var.name, current(var), var.default, var.meaning)
+        # Text, not markup: a value ("[...]" in a path or URL) would otherwise be parsed as markup.
+        table.add_row(var.name, Text(current(var)), Text(str(var.default)), Text(var.meaning))
     Console().print(table)

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import click
 
+from curation.cli.secret_options import secret_option
+
 EMBEDDER_OPTIONS = [
     click.option("--embedder", default="llamacpp", show_default=True,
                  help="llamacpp (the bundled SmolLM2, offline), llamacpp:FILE.gguf, or openai:MODEL "
                       "(any server with the OpenAI embeddings API; --base-url)."),
     click.option("--base-url", envvar="CURATION_BASE_URL", help="Server URL for --embedder openai:MODEL."),
-    click.option("--api-key", envvar="CURATION_API_KEY", help="API key for the embeddings server (never printed)."),
+    secret_option("--api-key", envvar="CURATION_API_KEY", what="API key",
+                  help="API key for the embeddings server; a bare --api-key asks for it (hidden). Never printed."),
     click.option("--out", type=click.Path(path_type=Path, file_okay=False),
                  help="Folder of the new batch (default: $CURATION_HOME/batches/<batch id>)."),
 ]

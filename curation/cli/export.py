@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from curation.cli.secret_options import secret_option
 from curation.export.formats import FORMATS
 from curation.export.select import AGREEMENTS
 
@@ -22,8 +23,9 @@ from curation.export.select import AGREEMENTS
               help="How annotators' disagreements are resolved.")
 @click.option("--min-submitted", type=click.IntRange(min=1),
               help="Submitted reviews a record needs (default: the dataset's task distribution).")
-@click.option("--token", help="Hub token with write access. Default: huggingface_hub's own lookup "
-              "(HF_TOKEN, then the token saved by `hf auth login`). Never printed.")
+@secret_option("--token", envvar="HF_TOKEN", what="Hub token",
+               help="Hub token with write access; a bare --token asks for it (hidden). Default: "
+               "huggingface_hub's own lookup (HF_TOKEN, then the token saved by `hf auth login`). Never printed.")
 def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted, token):
     """Export the human-validated records of Argilla dataset NAME for training with TRL.
 
@@ -56,7 +58,9 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
 @click.command()
 @click.argument("repo_or_dir")
 @click.option("--split", default="train", show_default=True)
-@click.option("--token", help="Hub token, for private repos (default: HF_TOKEN, then `hf auth login`'s).")
+@secret_option("--token", envvar="HF_TOKEN", what="Hub token",
+               help="Hub token, for private repos; a bare --token asks for it (hidden). Default: HF_TOKEN, "
+               "then `hf auth login`'s.")
 @click.option("--head", default=0, show_default=True, type=click.IntRange(min=0), help="Print the first N rows as JSON.")
 def pull(repo_or_dir, split, token, head):
     """Load an export (Hub repo ORG/NAME or folder) as a datasets.Dataset and summarize it.

@@ -13,10 +13,19 @@ from pipelines import RECIPES, recipe_help
 
 def generate_options(func):
     """The recipe argument and every GenerationOptions field as an option, plus -v (shared by `generate` and `run`)."""
+    from dataclasses import fields
+
+    from curation.cli.secret_options import secret_option_kwargs
+    from curation.options import GenerationOptions
+
+    secrets = {f.name for f in fields(GenerationOptions) if f.metadata.get("role") == "secret"}
     params = [click.argument("recipe", type=click.Choice(list(RECIPES)), metavar="RECIPE")]
     for name, decls, kwargs, default in cli_fields():
         if not kwargs.get("is_flag"):
             kwargs.setdefault("show_default", default is not None)
+        if name in secrets:  # from the environment or a hidden prompt; a warning if typed
+            kwargs.update(secret_option_kwargs(decls[0], envvar=kwargs.get("envvar"), what="API key"),
+                          help=f"{kwargs['help']} A bare {decls[0]} asks for it (hidden).")
         params.append(click.option(*decls, name, default=default, **kwargs))
     params.append(click.option("-v", "--verbose", is_flag=True,
                                help="Show distilabel's full log instead of the progress display."))
@@ -109,9 +118,11 @@ def list_cmd(as_json):
     table = Table("batch id", "recipe", "kind", "model", "rows", "started")
     for b in listing.batches:
         s = _summary(b)
-        table.add_row(b.id, s["recipe"], s["kind"], s["model"], str(s["rows"]), s["started_at"])
+        # Text cells, not markup: folder names and manifests may hold "[...]" (a model path, say).
+        table.add_row(*(Text(str(value)) for value in (b.id, s["recipe"], s["kind"], s["model"], s["rows"],
+                                                       s["started_at"])))
     for path, reason in listing.unreadable:
-        table.add_row(path.name, Text(f"unreadable: {reason}", style="red"), "", "", "", "")
+        table.add_row(Text(path.name), Text(f"unreadable: {reason}", style="red"), "", "", "", "")
     console.print(table)
 
 

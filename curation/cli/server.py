@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from curation import settings
+from curation.cli.secret_options import warn_database_password
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -177,6 +178,7 @@ def backup(data_dir: Path | None, dest: Path) -> None:
               help="The data folder to restore into: new or empty (a running or existing server's "
               "database is never overwritten).")
 @click.option("--database", "database_url", metavar="URL", envvar="ARGILLA_DATABASE_URL", show_envvar=True,
+              callback=warn_database_password("--database", "ARGILLA_DATABASE_URL"),
               help="Restore into this empty PostgreSQL database (postgresql+asyncpg://...): required for a "
               "backup of a server on PostgreSQL; with a backup of an embedded (SQLite) server, this moves "
               "it to PostgreSQL.")

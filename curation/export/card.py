@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -21,6 +23,28 @@ _RULES = {
     "tie": "ranking tied at the top or bottom",
     "missing_answer": "answer missing or empty",
 }
+
+
+# Names on the card come from the server (dataset names, record metadata such as `batch_id`,
+# models) and the batch manifests: any of them may hold a newline or Markdown. Each goes
+# through one of these, so none can open a heading, a list or a table row of its own.
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")  # newlines, tabs and other controls: one space
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|!~&])")
+
+
+def md_text(value) -> str:
+    """`value` as Markdown text on one line, its punctuation shown as written (backslash-escaped)."""
+    return _MARKDOWN.sub(r"\\\1", _SPACES.sub(" ", str(value)).strip())
+
+
+def md_code(value, *, in_table: bool = False) -> str:
+    """`value` as an inline code span on one line, whatever backticks it holds."""
+    text = _SPACES.sub(" ", str(value)).strip()
+    if in_table:  # GFM splits a table row at every unescaped pipe, code spans included
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 @dataclass
@@ -84,12 +108,12 @@ def chains(batch_ids) -> list[tuple[str, str]]:
             out.append((batch_id, "(batch not on this machine)"))
             continue
         steps = lineage(batch)
-        text = " → ".join(s["derived_by"] or s["recipe"] or "?" for s in steps)
+        text = " → ".join(md_text(s["derived_by"] or s["recipe"] or "?") for s in steps)
         root = steps[0]
         if not root["found"]:
             text = "(earlier batches not on this machine) → " + text
         elif root.get("seed_file"):
-            text = f"seed file `{root['seed_file']}` → " + text
+            text = f"seed file {md_code(root['seed_file'], in_table=True)} → " + text
         out.append((batch_id, text))
     return out
 
@@ -137,9 +161,9 @@ def render(
         "---",
         metadata(fmt, written).to_yaml(),
         "---",
-        f"# {source} ({fmt.name})",
+        f"# {md_text(source)} ({fmt.name})",
         "",
-        f"Human-validated records of the Argilla dataset `{source}`, exported by `curate export` "
+        f"Human-validated records of the Argilla dataset {md_code(source)}, exported by `curate export` "
         f"on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC in TRL's conversational "
         f"{'language-modeling' if fmt.name == 'sft' else 'preference'} format.",
         "",
@@ -148,7 +172,7 @@ def render(
         "```python",
         "from datasets import load_dataset",
         "",
-        f'ds = load_dataset("{load_from}", split="{SPLIT}")',
+        f'ds = load_dataset({json.dumps(load_from, ensure_ascii=False)}, split="{SPLIT}")',  # a Python string literal, escapes and all
         "```",
         "",
         f"Columns: {columns}.",
@@ -177,11 +201,11 @@ def render(
         "",
         "| recipe | records |",
         "|---|---|",
-        *[f"| {name} | {count} |" for name, count in tally.recipes.most_common()],
+        *[f"| {md_text(name)} | {count} |" for name, count in tally.recipes.most_common()],
         "",
         "| model | records |",
         "|---|---|",
-        *[f"| {name} | {count} |" for name, count in tally.models.most_common()],
+        *[f"| {md_text(name)} | {count} |" for name, count in tally.models.most_common()],
         "",
         "Each row names its `batch_id`, `recipe`, `model`, Argilla `record_id` and `annotators`.",
         "",
@@ -228,8 +252,8 @@ def _dedup_section(tally: Tally) -> list[str]:
         "",
         "| batch | threshold | within the batch | already in a dataset | removed |",
         "|---|---|---|---|---|",
-        *[f"| {batch_id} | {d.get('threshold')} | {d.get('within_batch')} | {d.get('against_dataset')} "
-          f"| {d.get('removed')} |" for batch_id, d in found],
+        *[f"| {md_text(batch_id)} | {md_text(d.get('threshold'))} | {md_text(d.get('within_batch'))} "
+          f"| {md_text(d.get('against_dataset'))} | {md_text(d.get('removed'))} |" for batch_id, d in found],
         "",
     ]
 
@@ -246,7 +270,7 @@ def _chain_section(tally: Tally) -> list[str]:
         "",
         "| batch | chain (first recipe first) | records |",
         "|---|---|---|",
-        *[f"| {batch_id} | {text} | {tally.batches[batch_id]} |" for batch_id, text in found],
+        *[f"| {md_text(batch_id)} | {text} | {tally.batches[batch_id]} |" for batch_id, text in found],
         "",
     ]
     if tally.origins:
@@ -256,7 +280,7 @@ def _chain_section(tally: Tally) -> list[str]:
             "",
             "| chosen | rejected | records |",
             "|---|---|---|",
-            *[f"| {chosen} | {rejected} | {n} |" for (chosen, rejected), n in tally.origins.most_common()],
+            *[f"| {md_text(chosen)} | {md_text(rejected)} | {n} |" for (chosen, rejected), n in tally.origins.most_common()],
             "",
         ]
     return lines

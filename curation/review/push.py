@@ -18,7 +18,7 @@ from pathlib import Path
 
 from curation.argilla import datasets, records
 from curation.argilla.client import review_url
-from curation.argilla.errors import argilla_errors
+from curation.argilla.errors import argilla_errors, translate
 from curation.batch import Batch, load_batch
 from curation.errors import BadInput, ConfigError
 from curation.review.config import ReviewConfig, default_config_path, load_config
@@ -94,7 +94,7 @@ def push_batch(
     todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in present]
     invalid: list[str] = []
     sent = _send(client, dataset, mapper, rows, todo, invalid, show_progress, f"{batch.id} → {dataset_name}",
-                 vector_names=list(vector_dims))
+                 vector_names=list(vector_dims), held_before=len(present))
     return PushReport(
         dataset=dataset_name,
         workspace=dataset.workspace.name,
@@ -195,8 +195,11 @@ def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:
 
 
 def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[int], invalid: list[str],
-          show_progress: bool, label: str, vector_names: list[str] = ()) -> int:
-    """Send rows `todo` in bulk requests; rows that cannot be records go to `invalid`. Returns how many were sent."""
+          show_progress: bool, label: str, vector_names: list[str] = (), held_before: int = 0) -> int:
+    """Send rows `todo` in bulk requests; rows that cannot be records go to `invalid`. Returns how many were sent.
+
+    If the server fails or goes away, the error says how many new records it holds (see `_stopped_after`);
+    `held_before` is how many of the batch's records the dataset held before this push."""
     chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
 
     def payload(indexes: list[int]) -> list:
@@ -212,9 +215,10 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
                 invalid.append(str(exc))
         return models
 
-    sent = 0
-    with _progress(show_progress, label, len(todo)) as advance, ThreadPoolExecutor(max_workers=1) as pool:
-        with argilla_errors(lambda: f"pushing to {dataset.name!r} (stopped after {sent} of {len(todo)} new records)"):
+    sent = in_flight = 0
+    prefix = id_prefix(mapper.batch.id)
+    try:
+        with _progress(show_progress, label, len(todo)) as advance, ThreadPoolExecutor(max_workers=1) as pool:
             upcoming = pool.submit(payload, chunks[0]) if chunks else None
             for position, chunk in enumerate(chunks):
                 models = upcoming.result()
@@ -222,9 +226,49 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
                     # Build the next request while the server works on this one.
                     upcoming = pool.submit(payload, chunks[position + 1])
                 if models:
-                    sent += records.add_missing(client, dataset.id, models, id_prefix(mapper.batch.id))
+                    in_flight = len(models)
+                    sent += records.add_missing(client, dataset.id, models, prefix)
+                    in_flight = 0
                 advance(len(chunk))
+    except Exception as exc:
+        stopped = _stopped_after(exc, client, dataset.id, prefix, sent, in_flight, len(todo), held_before)
+        mapped = translate(exc, f"pushing to {dataset.name!r} ({stopped})")
+        if mapped is None:
+            raise
+        raise mapped from None
     return sent
+
+
+def _stopped_after(exc: BaseException, client, dataset_id, prefix: str, sent: int, in_flight: int, total: int,
+                   held_before: int) -> str:
+    """How far a failed push got, as the server holds it.
+
+    A request the server took but never answered (it was killed, or failed after its commit) may
+    have been stored: the dataset's ids are read back to count what it holds. When it cannot answer,
+    the count it confirmed is all that is known, and the message says the last request may be there
+    too. A request that never reached it (connection refused) stored nothing.
+    """
+    if not in_flight or _never_sent(exc):
+        return f"stopped after {sent} of {total} new records"
+    try:
+        held = len(records.external_ids(client, dataset_id, prefix)) - held_before
+    except Exception:  # gone: the last request's outcome cannot be known from here
+        return (f"stopped after {sent} of {total} new records confirmed; the server may also hold "
+                f"the {in_flight} it was sent last")
+    return f"stopped after {held} of {total} new records"
+
+
+def _never_sent(exc: BaseException | None) -> bool:
+    """Whether the failure happened before the request left (no connection): nothing was stored."""
+    import httpx
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _progress(show: bool, label: str, total: int):
@@ -232,6 +276,7 @@ def _progress(show: bool, label: str, total: int):
     if not show or total == 0:
         return nullcontext(lambda n: None)
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     @contextmanager
@@ -245,7 +290,8 @@ def _progress(show: bool, label: str, total: int):
         )
         started = time.perf_counter()
         with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-            task = progress.add_task(label, total=total, rate="-")
+            # The label holds the dataset's name, and the column reads it as markup: escaped.
+            task = progress.add_task(escape(label), total=total, rate="-")
 
             def advance(n: int) -> None:
                 done = progress.tasks[0].completed + n

@@ -99,13 +99,16 @@ def agreement_for(by_user: dict[str, dict[str, Any]], level: str, domain: list |
 def render_status(report: dict, console=None) -> None:
     """Print the status as rich tables."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
     records = report["records"]
     done = records["completed"] / records["total"] if records["total"] else 0.0
+    # Names come from the server (anyone who may create a dataset or user picks them): escaped,
+    # so that "[/]" in one prints as itself instead of failing rich's markup parser.
     console.print(
-        f"[bold]{report['dataset']}[/] (workspace {report['workspace']}): {records['total']} records, "
+        f"[bold]{escape(report['dataset'])}[/] (workspace {escape(report['workspace'])}): {records['total']} records, "
         f"{records['completed']} completed ({done:.0%}), {records['pending']} pending; "
         f"a record is completed at {report['min_submitted']} submitted review(s)"
     )
@@ -113,7 +116,7 @@ def render_status(report: dict, console=None) -> None:
     for column in ("annotator", "submitted", "discarded", "draft"):
         people.add_column(column, justify="left" if column == "annotator" else "right")
     for user, counts in report["annotators"].items():
-        people.add_row(user, *(str(counts[k]) for k in ("submitted", "discarded", "draft")))
+        people.add_row(escape(user), *(str(counts[k]) for k in ("submitted", "discarded", "draft")))
     if not report["annotators"]:
         people.add_row("(no responses yet)", "", "", "")
     console.print(people)
@@ -123,5 +126,5 @@ def render_status(report: dict, console=None) -> None:
     for name, a in report["agreement"].items():
         alpha = "n/a" if a["alpha"] is None else f"{a['alpha']:.3f}"
         level = a["level"] + (f" ({a['of']})" if a.get("of", "value") != "value" else "")
-        agree.add_row(name, level, alpha, str(a["records"]), str(a["annotators"]))
+        agree.add_row(escape(name), escape(level), alpha, str(a["records"]), str(a["annotators"]))
     console.print(agree)

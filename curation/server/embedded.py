@@ -52,7 +52,7 @@ from pathlib import Path
 
 from curation import settings
 from curation.errors import ArgillaUnavailable, BadInput
-from curation.server import database, permissions
+from curation.server import database, orphans, permissions
 from curation.server.permissions import PRIVATE_UMASK
 from curation.server.secret import auth_secret
 
@@ -121,6 +121,7 @@ def _start(
     if running is not None:
         return running
     _stop_processes(data_dir)  # leftovers of a server that died
+    orphans.stop_orphaned_redis(data_dir, redis_socket(data_dir))  # ...or of a start killed before server.json
     _check_host(host)
     database_url = database.choose(data_dir, database_url)
     if workers < 1:
@@ -177,7 +178,10 @@ def stop(data_dir: Path | None = None) -> bool:
         return False
     with _locked(data_dir):
         was_running = status(data_dir) is not None
-        return _stop_processes(data_dir) or was_running
+        stopped = _stop_processes(data_dir)
+        # A start killed before it wrote server.json left a redis that file does not name.
+        orphaned = orphans.stop_orphaned_redis(data_dir, redis_socket(data_dir))
+        return stopped or orphaned > 0 or was_running
 
 
 def status(data_dir: Path | None = None) -> ServerInfo | None:

@@ -140,3 +140,71 @@ def test_write_child_batch_is_generic(curation_home):
     assert find_batch(child.id).path == child.path
     with pytest.raises(ValueError):
         write_child_batch(parent, kept, derived_by="no spaces please", details={})
+
+
+# -- seed values a model cannot take: refused when read, before anything is generated or cached --
+
+
+def _refused(result, path, line):
+    """One Error line naming the file and line, exit 2, no traceback."""
+    assert result.exit_code == 2, result.output
+    errors = [x for x in result.output.splitlines() if x.startswith("Error:")]
+    assert len(errors) == 1 and f"{path}, line {line}:" in errors[0], result.output
+    assert "Traceback" not in result.output
+    return errors[0]
+
+
+def _files(home) -> set:
+    """Every file of the (session-wide) data folder's cache and batches."""
+    return {p for folder in ("cache", "batches") for p in (home / folder).rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("suffix, text, line", [
+    (".jsonl", '{"instruction": "Fine."}\n\n{"instruction": "bad \\ud800 seed"}\n', 3),
+    (".json", '[\n  {"instruction": "Fine \\ud83d\\ude00."},\n  {"instruction":\n    "\\udc00"}\n]\n', 4),
+], ids=["jsonl", "json"])
+def test_a_lone_surrogate_is_refused_naming_file_and_line(suffix, text, line, tmp_path, curation_home):
+    path = tmp_path / f"seeds{suffix}"
+    path.write_text(text)
+    with pytest.raises(SeedFileError, match=rf"line {line}: a lone surrogate"):
+        load_seeds(path, recipe="responses", columns=("instruction",), required=True)
+    before = _files(curation_home)
+    error = _refused(invoke("generate", "responses", "--seeds", str(path), "-n", "1"), path, line)
+    assert "lone surrogate" in error
+    assert _files(curation_home) == before  # nothing generated or cached
+
+
+def test_a_valid_surrogate_pair_is_a_seed(tmp_path):
+    path = tmp_path / "emoji.jsonl"
+    path.write_text('{"instruction": "Why \\ud83d\\ude00?"}\n')
+    assert load_seeds(path, recipe="responses", columns=("instruction",), required=True) == [{"instruction": "Why 😀?"}]
+
+
+def test_a_seed_over_the_size_limit_is_refused_before_generating(tmp_path, curation_home):
+    path = tmp_path / "big.txt"
+    huge = "x" * 3_000_000  # 3 MB on one line
+    path.write_text(f"A fair question?\n{huge}\nAnother one?\n")
+    before = _files(curation_home)
+    error = _refused(invoke("generate", "responses", "--seeds", str(path), "-n", "1"), path, 2)
+    assert "3,000,000 characters" in error and "limit is 100,000" in error
+    assert _files(curation_home) == before  # nothing generated or cached
+
+
+def test_the_size_limit_is_a_setting(tmp_path, monkeypatch):
+    path = tmp_path / "seeds.csv"
+    path.write_text("instruction\nshort\n" + "x" * 50 + "\n")
+    with pytest.raises(SeedFileError, match=r"seeds.csv, line 3: a seed value of 50 characters \(the limit is 20\)"):
+        monkeypatch.setenv("CURATION_SEED_MAX_CHARS", "20")
+        load_seeds(path, recipe="responses", columns=("instruction",), required=True)
+    monkeypatch.setenv("CURATION_SEED_MAX_CHARS", "50")
+    assert len(load_seeds(path, recipe="responses", columns=("instruction",), required=True)) == 2
+
+
+def test_a_batch_as_seeds_is_checked_too(curation_home, monkeypatch):
+    rows = _responses_rows()
+    rows[1]["generations"] = ["fine", "y" * 40]
+    parent = _batch(curation_home / "batches", "resp-big-1", "responses", "preference", rows)
+    monkeypatch.setenv("CURATION_SEED_MAX_CHARS", "30")
+    with pytest.raises(SeedFileError, match="batch resp-big-1, row 2: a seed value of 40 characters"):
+        load_seeds(parent.id, recipe="evol-quality", columns=RECIPES["evol-quality"].seed_columns, required=True,
+                   candidates=True)

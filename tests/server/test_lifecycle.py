@@ -111,3 +111,57 @@ def _dataset(client: rg.Argilla, workspace: rg.Workspace) -> rg.Dataset:
     )
     return rg.Dataset(name="lifecycle-data", workspace=workspace, settings=settings, client=client).create()
 
+
+
+def _start_killed_once_redis_runs(data_dir) -> list[int]:
+    """Run `curate server start` in a process of its own and `kill -9` it as soon as its redis is
+    up (before it records its pids in server.json); returns the redis pids it left behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from curation.server import orphans
+
+    sock = embedded.redis_socket(data_dir)
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "from curation.cli import main; main()", "server", "start",
+         "--data-dir", str(data_dir), "--port", str(free_port())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not orphans.redis_pids(data_dir, sock):
+            assert starter.poll() is None, "the start ended before its redis was up"
+            assert time.monotonic() < deadline, "its redis never came up"
+            time.sleep(0.02)
+    finally:
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait()
+    assert not (data_dir / embedded.STATE_FILE).exists()  # killed before it recorded anything
+    return orphans.redis_pids(data_dir, sock)
+
+
+def test_a_start_killed_in_its_first_seconds_leaves_no_redis_to_a_later_stop_or_start(tmp_path, no_remote):
+    from curation.server import orphans
+
+    data_dir = (tmp_path / "server").resolve()
+    sock = embedded.redis_socket(data_dir)
+    try:
+        assert len(_start_killed_once_redis_runs(data_dir)) == 1
+        stopped = CliRunner().invoke(main, ["server", "stop", "--data-dir", str(data_dir)])
+        assert stopped.exit_code == 0, stopped.output
+        assert orphans.redis_pids(data_dir, sock) == []
+
+        left = _start_killed_once_redis_runs(data_dir)
+        info = start_on_free_port(data_dir)  # the next start takes over the folder: one redis, its own
+        running = orphans.redis_pids(data_dir, sock)
+        state = embedded._read_json(data_dir / embedded.STATE_FILE)
+        assert running == [state["pids"]["redis"]] and not set(left) & set(running)
+        assert embedded.status(data_dir).pid == info.pid
+        assert embedded.stop(data_dir) is True
+        assert orphans.redis_pids(data_dir, sock) == []
+    finally:
+        embedded.stop(data_dir)
+        for pid in orphans.redis_pids(data_dir, sock):  # on failure: nothing of this test left running
+            os.kill(pid, 9)
