@@ -48,6 +48,10 @@ from curation.errors import BadInput
 DEFAULT_THRESHOLD = 0.8
 NUM_PERM = 128
 LSH_WEIGHTS = (0.05, 0.95)  # datasketch's (false positive, false negative) weights for choosing its bands
+# datasketch cannot choose bands for a threshold of 1 ("number of bands are too small"). Identical
+# signatures share every band, so an index built for just under 1 still proposes every one of
+# them, and the exact comparison in `best` keeps only those.
+LSH_MAX_THRESHOLD = 0.99
 SHINGLE_CHARS = 5
 DROPPED_FILE = "dropped.parquet"
 SHINGLES = f"char-{SHINGLE_CHARS}gram"
@@ -124,7 +128,8 @@ class NearDuplicateIndex:
         from datasketch import MinHashLSH
 
         self.threshold = check_threshold(threshold)
-        self.lsh = MinHashLSH(threshold=self.threshold, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
+        self.lsh = MinHashLSH(threshold=min(self.threshold, LSH_MAX_THRESHOLD), num_perm=NUM_PERM,
+                              weights=LSH_WEIGHTS)
         self._template = None
         self._keys: list = []
         self._sigs: list[np.ndarray] = []

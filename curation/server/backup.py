@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from curation.errors import BadInput, ServiceUnavailable
@@ -78,6 +79,8 @@ def restore(src: Path, data_dir: Path | None, database_url: str | None = None) -
         return _restore(src, data_dir, database_url)
     except OSError as exc:
         raise BadInput(f"cannot restore: {exc.strerror}: {exc.filename}") from None
+    except sqlite3.Error as exc:
+        raise ServiceUnavailable(f"SQLite could not copy the database: {exc}") from None
 
 
 def _restore(src: Path, data_dir: Path | None, database_url: str | None) -> list[dict]:
@@ -89,6 +92,7 @@ def _restore(src: Path, data_dir: Path | None, database_url: str | None) -> list
     if from_postgres and database_url is None:
         raise BadInput(f"{src} is a backup of a server on PostgreSQL",
                        hint="restore it with --database URL, an empty PostgreSQL database")
+    _check_backup_files(src, from_postgres)
     if embedded.status(data_dir) is not None:
         raise BadInput(f"a server is running on {data_dir}", hint="stop it, or restore into a new folder")
     if database.has_database(data_dir):
@@ -115,18 +119,54 @@ def _restore(src: Path, data_dir: Path | None, database_url: str | None) -> list
     return embedded.reindex(data_dir)
 
 
-def _copy_database(source: Path, target: Path) -> None:
-    """A consistent copy of a live SQLite database, private from the first byte."""
-    target.unlink(missing_ok=True)
-    with permissions.open_private(target, "wb"):
-        pass  # created 0600 and empty; SQLite fills it
-    reader = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
-    writer = sqlite3.connect(target)
+def _check_backup_files(src: Path, from_postgres: bool) -> None:
+    """Refuse a backup whose files are links or whose SQLite database is damaged, before
+    anything is written into the data folder (a half-restored folder would block a retry)."""
+    hint = "restore from a folder written by `curate server backup`"
+    for name in (DATABASE, PG_DUMP, *_COPIED):
+        path = src / name
+        # A link could make restore read any file this account can (another server's database).
+        if path.is_symlink():
+            raise BadInput(f"{path} is a symbolic link, not a file a backup holds", hint=hint)
+        if path.exists() and not path.is_file():
+            raise BadInput(f"{path} is not a regular file", hint=hint)
+    if not from_postgres:
+        _check_sqlite_database(src / DATABASE)
+
+
+def _check_sqlite_database(path: Path) -> None:
+    """A one-line BadInput unless `path` is a sound SQLite database of argilla-server."""
+    hint = "restore from another backup, or take a new one with `curate server backup`"
     try:
-        reader.backup(writer)
+        # Read-only: checking a backup must not change it.
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            problems = [row[0] for row in db.execute("PRAGMA integrity_check(5)")]
+            if problems != ["ok"]:
+                raise BadInput(f"{path} is a damaged SQLite database: {'; '.join(problems)}", hint=hint)
+            migrations = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'")
+            if migrations.fetchone() is None:
+                raise BadInput(f"{path} is not an Argilla server database (no alembic_version table)", hint=hint)
+    except sqlite3.DatabaseError as exc:  # truncated, garbage, encrypted, not a database at all
+        raise BadInput(f"{path} is not a readable SQLite database: {exc}", hint=hint) from None
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a live SQLite database, private from the first byte.
+
+    Written beside `target` and renamed into place, so a copy that fails leaves no database
+    behind (an empty one would make the data folder look taken).
+    """
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    with permissions.open_private(partial, "wb"):
+        pass  # created 0600 and empty; SQLite fills it
+    try:
+        with closing(sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)) as reader, \
+                closing(sqlite3.connect(partial)) as writer:
+            reader.backup(writer)
+        partial.replace(target)
     finally:
-        writer.close()
-        reader.close()
+        partial.unlink(missing_ok=True)
 
 
 def _copy_private(source: Path, target: Path) -> None:

@@ -237,7 +237,12 @@ def _response_filter(filter: Filter, scope: ResponseFilterScope, tables: Dataset
         return f"r.rid IN ({sql})", params
     if scope.property == "status" and isinstance(filter, TermsFilter):
         return _response_status_filter(filter, scope, tables)
-    raise Exception(f"Cannot process filter scope {scope}")
+    # Elasticsearch's engine raises a bare Exception here too (a 500): these are the caller's to fix.
+    if scope.property == "status":
+        statuses = ", ".join(status.value for status in ResponseStatusFilter)
+        raise SearchRejected(f"A range filter on response status is not supported: statuses are names, "
+                             f"filter them with a terms filter ({statuses}).")
+    raise SearchRejected('A filter on responses needs a question (to filter its answers) or the property "status".')
 
 
 def filter_to_sql(filter: Filter, tables: DatasetTables, metadata_types: Dict[str, str]) -> Sql:

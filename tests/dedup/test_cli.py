@@ -47,6 +47,14 @@ def test_bad_threshold_is_exit_2(curation_home, tmp_path, threshold):
     assert "threshold must be above 0 and at most 1" in one_error_line(result)
 
 
+def test_threshold_1_is_served(curation_home, tmp_path):
+    """The help says "at most 1": before, 1 ended in datasketch's "number of bands are too small"."""
+    parent = write_sft_batch(tmp_path, ["What is a heat pump?", "WHAT is a heat pump!", "What is a heat pump, really?"])
+    result = invoke(["dedup", str(parent.path), "--threshold", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert "2 rows kept, 1 near-duplicate(s) dropped (1 within the batch; threshold 1.0)" in result.stdout
+
+
 def test_generate_refuses_a_bad_dedup_threshold_before_generating(curation_home):
     before = len(list_batches().batches)
     result = invoke(["generate", "prompt", "--dedup", "2"])

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.batch import lineage, load_batch, rows_sha256
-from curation.dedup import DROPPED_FILE, dedup_batch, find_duplicates, read_dropped, shingles
+from curation.dedup import DROPPED_FILE, dedup_batch, find_duplicates, read_dropped, shingles, signatures
 from curation.errors import BadInput
 from tests.dedup.planted import BELOW, THRESHOLD, jaccard, planted_instructions, write_sft_batch
 
@@ -119,3 +119,23 @@ def test_a_row_and_its_pushed_record_compare_by_the_same_text(kind):
     for include_response in (False, True):
         assert record_text(fields, include_response) == row_text(kind, row, include_response)
     assert row_text(kind, row) == row["instruction"]
+
+
+def test_threshold_1_drops_exactly_the_rows_whose_signature_an_earlier_kept_row_has():
+    """At 1 (the top of the range the help gives) datasketch cannot choose LSH bands; before, this
+    raised ValueError. Estimated similarity 1 means the same MinHash signature: the expectation
+    compares signatures directly, and by construction the exact and case copies are among them."""
+    texts, expected, _ = planted_instructions()
+    first_with = {}
+    for row, sig in enumerate(signatures(texts)):
+        first_with.setdefault(sig.tobytes(), row)
+    identical = {row: first_with[sig.tobytes()] for row, sig in enumerate(signatures(texts))
+                 if first_with[sig.tobytes()] != row}
+
+    found = find_duplicates(texts, 1)
+
+    assert {d.row: d.of_row for d in found} == identical
+    assert all(d.similarity == 1.0 for d in found)
+    identical_text = {row for row, source in expected.items() if jaccard(texts[row], texts[source]) == 1.0}
+    assert identical_text and identical_text <= set(identical)
+    assert len(identical) < len(expected)  # the one-word extensions (about 0.96) are kept

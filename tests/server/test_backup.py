@@ -103,3 +103,48 @@ def test_backup_and_restore_refuse_what_is_not_theirs_in_one_line(tmp_path, no_r
     result = runner.invoke(main, ["server", "restore", str(empty), "--data-dir", str(tmp_path / "new")])
     assert result.exit_code == 2 and "is not a backup made by `curate server backup`" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "new").exists()
+
+
+def _damaged_copies(good, root) -> dict:
+    """Copies of the backup `good` whose argilla.db is truncated, garbage, or a link to a good one."""
+    import shutil
+
+    copies = {}
+    for kind in ("truncated", "garbage", "symlink"):
+        copy = root / kind
+        shutil.copytree(good, copy)
+        database = copy / "argilla.db"
+        data = database.read_bytes()
+        database.unlink()
+        if kind == "truncated":
+            database.write_bytes(data[: len(data) // 2])
+        elif kind == "garbage":
+            database.write_bytes(b"not a database at all\n" * 500)
+        else:
+            database.symlink_to(good / "argilla.db")
+        copies[kind] = copy
+    return copies
+
+
+@pytest.mark.slow
+def test_restore_refuses_a_damaged_backup_in_one_line_and_writes_nothing(argilla_server, tmp_path, no_remote):
+    """Before: a truncated or garbage argilla.db ended in a sqlite3.DatabaseError traceback and
+    left a 0-byte database in the data folder, which made the retry refuse the folder."""
+    runner = CliRunner()
+    good, target = tmp_path / "good", tmp_path / "restored"
+    taken = runner.invoke(main, ["server", "backup", str(good), "--data-dir", str(argilla_server.data_dir)])
+    assert taken.exit_code == 0, taken.output
+
+    for kind, damaged in _damaged_copies(good, tmp_path).items():
+        result = runner.invoke(main, ["server", "restore", str(damaged), "--data-dir", str(target)])
+
+        assert result.exit_code == 2, (kind, result.output)
+        lines = result.output.strip().splitlines()
+        assert lines[0].startswith("Error: ") and "argilla.db" in lines[0], (kind, result.output)
+        assert len(lines) == 2 and lines[1].startswith("Hint: "), (kind, result.output)
+        assert "Traceback" not in result.output
+        assert not target.exists(), kind  # nothing written: not even the folder
+
+    retried = runner.invoke(main, ["server", "restore", str(good), "--data-dir", str(target)])
+    assert retried.exit_code == 0, retried.output
+    assert (target / "argilla.db").stat().st_size > 0
