@@ -14,11 +14,14 @@ from curation.argilla.errors import argilla_errors
 from curation.errors import ArgillaUnavailable, BadInput
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import argilla as rg
 
 
-def connect() -> "rg.Argilla":
-    """An `argilla.Argilla` client, checked with a call as the key's user."""
+def connect(data_dir: "Path | None" = None) -> "rg.Argilla":
+    """An `argilla.Argilla` client, checked with a call as the key's user. `data_dir`: the
+    embedded server's data folder (default: CURATION_SERVER_DIR's)."""
     url = settings.argilla_api_url()
     if url:
         key = settings.argilla_api_key()
@@ -31,7 +34,7 @@ def connect() -> "rg.Argilla":
     else:
         from curation.server import embedded
 
-        info = embedded.status()
+        info = embedded.status(data_dir)
         if info is None:
             raise ArgillaUnavailable(
                 "the embedded Argilla server is not running and ARGILLA_API_URL is not set",

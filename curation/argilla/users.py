@@ -8,6 +8,9 @@ argilla-server's own model, after checking through the API that the caller may m
 and that the user exists: the embedded server's database, or for a server elsewhere the one
 named by `database_url`. Deleting and re-creating the user instead is not an option: the
 server deletes a user's responses with the user.
+
+Every call takes `data_dir`, the embedded server's data folder (default: CURATION_SERVER_DIR's),
+used when ARGILLA_API_URL is not set and by `rotate_key` to find that server's database.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from curation import settings
 from curation.argilla.client import connect
 from curation.argilla.errors import argilla_errors
 from curation.errors import ArgillaUnavailable, BadInput
+from curation.server.user_removal import HEADER as REMOVAL_HEADER
 
 ROLES = ("annotator", "admin", "owner")
 PASSWORD_LENGTH = (8, 100)  # argilla-server's limits
@@ -45,6 +49,15 @@ class Person:
     username: str
     role: str
     workspaces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DatasetAfterRemoval:
+    """What a user's removal did in one dataset: their responses went, records reopened."""
+
+    dataset: str  # workspace/name
+    responses: int  # the removed user's responses deleted with them
+    pending_again: int  # records that were completed and are pending again
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,8 @@ def find_user(client, name: str):
     return user
 
 
-def add_user(name: str, *, role: str, workspace: str, password: str) -> tuple[bool, bool]:
+def add_user(name: str, *, role: str, workspace: str, password: str,
+             data_dir: Path | None = None) -> tuple[bool, bool]:
     """Create the user (unless it exists) and make it a member of `workspace` (created if
     needed). Returns (user created, workspace created)."""
     import argilla as rg
@@ -94,7 +108,7 @@ def add_user(name: str, *, role: str, workspace: str, password: str) -> tuple[bo
     check_password(password)
     if role not in ROLES:
         raise BadInput(f"unknown role {role!r} (choose from {', '.join(ROLES)})")
-    client = connect()
+    client = connect(data_dir)
     with argilla_errors(f"adding user {name!r} to workspace {workspace!r}"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the SDK warns when a lookup finds nothing
         ws = client.workspaces(name=workspace)
@@ -110,9 +124,9 @@ def add_user(name: str, *, role: str, workspace: str, password: str) -> tuple[bo
     return created, ws_created
 
 
-def list_people() -> list[Person]:
+def list_people(data_dir: Path | None = None) -> list[Person]:
     """Every user with its role and workspaces (an owner's: every workspace), oldest first."""
-    client = connect()
+    client = connect(data_dir)
     with argilla_errors("listing the users"):
         people = []
         for user in client.api.users.list():
@@ -121,10 +135,15 @@ def list_people() -> list[Person]:
     return people
 
 
-def remove_user(name: str) -> None:
-    """Delete user `name`; the server deletes the user's responses with it."""
+def remove_user(name: str, data_dir: Path | None = None) -> list[DatasetAfterRemoval] | None:
+    """Delete user `name`; the server deletes the user's responses with it.
+
+    Our server (`curation.server.user_removal`) then puts the records back in the queue that
+    were completed and are not any more, and says per dataset what it did: returned here. None:
+    the server did not say (another Argilla), so those records may still count as completed.
+    """
     check_name(name)
-    client = connect()
+    client = connect(data_dir)
     user = find_user(client, name)
     with argilla_errors("checking whose key this is"):
         me = client.me.username
@@ -132,56 +151,65 @@ def remove_user(name: str) -> None:
         raise BadInput(f"{name!r} is the user whose API key this command runs with; it cannot remove itself",
                        hint="run it with another owner's key")
     with argilla_errors(f"removing user {name!r}"):
-        user.delete()
+        # The SDK's user.delete() drops the answer's headers, which carry the report.
+        answer = client.api.http_client.delete(f"/api/v1/users/{user.id}")
+        answer.raise_for_status()
+    report = answer.headers.get(REMOVAL_HEADER)
+    if report is None:
+        return None
+    return [DatasetAfterRemoval(**entry) for entry in json.loads(report)]
 
 
-def reset_password(name: str, password: str) -> None:
+def reset_password(name: str, password: str, data_dir: Path | None = None) -> None:
     """Give user `name` a new password (the server's PATCH /api/v1/users/{id})."""
     check_name(name)
     check_password(password)
-    client = connect()
+    client = connect(data_dir)
     user = find_user(client, name)
     with argilla_errors(f"setting the password of {name!r}"):
         user.password = password
         user.update()
 
 
-def rotate_key(name: str, *, database_url: str | None = None) -> RotatedKey:
+def rotate_key(name: str, *, database_url: str | None = None, data_dir: Path | None = None) -> RotatedKey:
     """Replace user `name`'s API key with a new one; the old one is refused from then on.
 
-    The database is the embedded server's (when that is the server in use) or `database_url`.
+    The database is the embedded server's (when that is the server in use; PostgreSQL when it
+    was started with --database) or `database_url`.
     When the user is the embedded server's owner, owner.json gets the new key too, so later
     `curate` commands keep working.
     """
-    from curation.server import embedded
+    from curation.server import database, embedded
 
     check_name(name)
-    client = connect()
+    client = connect(data_dir)
     user = find_user(client, name)  # as the owner: others get HTTP 403 here, before any write
     with argilla_errors("checking whose key this is"):
         own_key = client.me.id == user.id
-    data_dir = None
+    server_dir = None
     if database_url is None:
-        data_dir = _embedded_data_dir(client.api_url)
-        database_url = f"sqlite+aiosqlite:///{data_dir / 'argilla.db'}"
-    new_key = _write_new_key(database_url, str(user.id), home=data_dir, given=data_dir is None)
-    updated = data_dir is not None and embedded.update_owner_key(data_dir, name, new_key)
+        server_dir = _embedded_data_dir(client.api_url, data_dir)
+        # Production mode's folder names its PostgreSQL database; else its own SQLite one.
+        database_url = database.stored_url(server_dir) or database.sqlite_url(server_dir)
+    new_key = _write_new_key(database_url, str(user.id), home=server_dir, given=server_dir is None)
+    updated = server_dir is not None and embedded.update_owner_key(server_dir, name, new_key)
     env_key_stale = own_key and settings.argilla_api_url() is not None  # connect() used ARGILLA_API_KEY
     return RotatedKey(api_key=new_key, owner_file_updated=updated, env_key_stale=env_key_stale)
 
 
-def _embedded_data_dir(api_url: str) -> Path:
+def _embedded_data_dir(api_url: str, data_dir: Path | None) -> Path:
     """The data folder of the embedded server at `api_url`; BadInput for any other server."""
     from curation.server import embedded
 
-    info = embedded.status()
+    info = embedded.status(data_dir)
     if info is not None and info.url.rstrip("/") == api_url.rstrip("/"):
         return info.data_dir
     raise BadInput(
         f"the Argilla API cannot change an API key (argilla-server 2.x has no endpoint for it) "
-        f"and {api_url} is not the embedded server of {embedded.resolve_data_dir()}",
-        hint="run it where that server's database is reachable, with --database-url set to the "
-        "server's ARGILLA_DATABASE_URL (e.g. postgresql+asyncpg://USER@HOST/argilla)",
+        f"and {api_url} is not the embedded server of {embedded.resolve_data_dir(data_dir)}",
+        hint="for a server started with `curate server start --data-dir DIR`, pass the same --data-dir; "
+        "for another, run it where that server's database is reachable, with --database-url set to "
+        "the server's ARGILLA_DATABASE_URL (e.g. postgresql+asyncpg://USER@HOST/argilla)",
     )
 
 

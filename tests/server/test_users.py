@@ -105,7 +105,9 @@ def test_users_add_takes_the_workspace_from_argilla_workspace(argilla_server, ar
 def test_users_add_rejects_a_short_password(argilla_server):
     result = _invoke("users", "add", "shorty", "--workspace", "cli-team", "--password", "short")
     assert result.exit_code == 2
-    assert result.output.strip() == "Error: the password must have at least 8 characters"
+    warning, error = result.output.strip().splitlines()  # typed on the command line: warned first
+    assert warning.startswith("Warning: the value of --password shows in `ps`") and "short" not in warning
+    assert error == "Error: the password must have at least 8 characters"
 
 
 def test_users_add_rejects_bad_names_in_one_line(argilla_server, argilla_client):
@@ -296,6 +298,29 @@ def test_rotating_the_embedded_owners_key_keeps_curate_working(tmp_path, monkeyp
         assert _me_status(info.url, new) == 401 and _me_status(info.url, newest) == 200
     finally:
         embedded.stop(data_dir)
+
+
+def test_users_take_the_data_dir_of_server_start(argilla_server, monkeypatch, tmp_path):
+    """For a server started with `curate server start --data-dir D`, `curate users ... --data-dir D`
+    finds it (rotate-key: its database), whatever CURATION_SERVER_DIR says."""
+    monkeypatch.setenv("CURATION_SERVER_DIR", str(tmp_path / "no-server-here"))
+    data_dir = str(argilla_server.data_dir)
+    _add("ann-data-dir", "data-dir-team")
+    old = _key_of(argilla_server, "ann-data-dir")
+
+    rotated = _invoke("users", "rotate-key", "ann-data-dir", "--data-dir", data_dir)
+    assert rotated.exit_code == 0, rotated.output
+    new = rotated.output.split("API key: ")[1].split()[0]
+    assert new == _key_of(argilla_server, "ann-data-dir") != old
+    assert _me_status(argilla_server.url, old) == 401
+
+    # Without ARGILLA_API_URL, the commands reach the server of --data-dir as its owner.
+    monkeypatch.delenv("ARGILLA_API_URL")
+    monkeypatch.delenv("ARGILLA_API_KEY")
+    listed = _invoke("users", "list", "--json", "--data-dir", data_dir)
+    assert listed.exit_code == 0, listed.output
+    assert "ann-data-dir" in {p["username"] for p in json.loads(listed.output)}
+    _assert_one_line_error(_invoke("users", "list"), 1, "the embedded Argilla server is not running")
 
 
 # -- errors ------------------------------------------------------------------------------------
