@@ -7,7 +7,8 @@ themselves (home path, database, redis) come from the ARGILLA_* variables that
 
 - `serve [--workers N]`: argilla-server's API and web UI under uvicorn (N worker processes,
   which uvicorn's supervisor replaces when one dies). A database or redis that cannot be
-  reached answers 503 with a one-line reason, at once (see `add_unavailable_handlers`).
+  reached answers 503 with a one-line reason, at once (see `add_unavailable_handlers`). A
+  search beyond the bounds on searches at once answers 429 (see `add_search_admission`).
 - `worker`: argilla-server's rq worker for its background jobs (record status updates, ...).
 - `setup`: migrates the SQLite database and makes sure the owner exists with the credentials
   read as JSON from stdin (never from argv, which other users can see), then reindexes the
@@ -24,6 +25,8 @@ import argparse
 import asyncio
 import json
 import sys
+
+from curation.server.query_bounds import add_offset_bounds
 
 
 def import_engines() -> list[str]:
@@ -44,11 +47,24 @@ def __getattr__(name: str):
         from argilla_server import app
 
         add_unavailable_handlers(app)
+        add_search_admission(app)
+        add_offset_bounds(app)  # an offset beyond 64 bits or below 0: 422, not a 500 from SQL
         from curation.server import argilla_server_fixes
 
         argilla_server_fixes.apply(app)
+        install_corrections(app)
         return app
     raise AttributeError(name)
+
+
+def install_corrections(app) -> None:
+    """Our fixes to argilla-server's behaviour, in this process (idempotent): sign-in tokens
+    that end with the user's access (`sessions`), and a removed user's records back in the
+    queue (`user_removal`)."""
+    from curation.server import sessions, user_removal
+
+    sessions.install()
+    user_removal.install(app)
 
 
 def add_unavailable_handlers(app) -> None:
@@ -57,7 +73,6 @@ def add_unavailable_handlers(app) -> None:
     import redis.exceptions
     import sqlalchemy.exc
     from fastapi.responses import JSONResponse
-    from starlette.routing import Mount
 
     def unavailable(service: str):
         async def handler(request, exc):
@@ -72,13 +87,42 @@ def add_unavailable_handlers(app) -> None:
         sqlalchemy.exc.InterfaceError: unavailable("the database"),
         ConnectionError: unavailable("the database"),  # asyncpg's refused connects, unwrapped
     }
+    _add_exception_handlers(app, handlers, "_curation_unavailable")
+
+
+def add_search_admission(app) -> None:
+    """Bound the searches running at once, per user and in all (`curation.server.admission`):
+    let the search engine know each request's user, and answer a refused search 429 with
+    `Retry-After` and the reason. Idempotent."""
+    from fastapi.responses import JSONResponse
+
+    from curation import settings
+    from curation.server.admission import RememberRequest, SearchBusy
+
+    # A bad value stops the server as it starts, rather than failing every search.
+    settings.searches_per_user(), settings.searches_at_once()
+
+    async def busy(request, exc: SearchBusy):
+        return JSONResponse(status_code=429, content={"detail": str(exc)},
+                            headers={"Retry-After": str(exc.retry_after_s)})
+
+    _add_exception_handlers(app, {SearchBusy: busy}, "_curation_search_busy")
+    if not getattr(app, "_curation_remembers_request", False):
+        app.add_middleware(RememberRequest)
+        app._curation_remembers_request = True
+
+
+def _add_exception_handlers(app, handlers: dict, flag: str) -> None:
+    """Add handlers to the app and to the apps mounted in it (argilla-server's API is one), once."""
+    from starlette.routing import Mount
+
     apps = [app] + [route.app for route in app.routes if isinstance(route, Mount)]
     for target in apps:
-        if getattr(target, "_curation_unavailable", False) or not hasattr(target, "add_exception_handler"):
+        if getattr(target, flag, False) or not hasattr(target, "add_exception_handler"):
             continue
         for kind, handler in handlers.items():
             target.add_exception_handler(kind, handler)
-        target._curation_unavailable = True
+        setattr(target, flag, True)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ import threading
 import uuid
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 from uuid import UUID
 
 import numpy as np
@@ -36,6 +36,7 @@ from argilla_server.search_engine.base import (
 )
 from sqlalchemy import inspect as sa_inspect
 
+from curation.server.admission import request_user_id, search_slot
 from curation.server.search_query import FtsQuery, SearchRejected, to_fts_query
 from curation.server.search_sql import (
     INT64_MAX,
@@ -53,11 +54,16 @@ __all__ = ["SQLiteSearchEngine", "ENGINE_NAME"]
 
 ENGINE_NAME = "curation-sqlite"
 
+T = TypeVar("T")
+
 # Elasticsearch's terms aggregation bucket cap used by argilla (max_terms_size).
 _MAX_TERMS = 2**14
 # The work one search (or similarity search) may do in SQLite, in CPU seconds of its thread: a
 # UI search on 50,000 records takes milliseconds; past this it answers HTTP 422.
 MAX_SEARCH_CPU_S = 10.0
+# And how long it may take, in seconds of wall-clock time (searches at once share the cores):
+# past this too it answers HTTP 422, so nobody waits on one for longer.
+MAX_SEARCH_WALL_S = 15.0
 # Keep well under SQLite's bound-parameter limit in IN (...) lists.
 _CHUNK = 900
 _TWO_32 = 4294967296
@@ -298,10 +304,12 @@ _VECTORS = _VectorCache()
 class SQLiteSearchEngine(SearchEngine):
     """argilla-server SearchEngine backed by a SQLite file (FTS5 + indexed side tables + numpy)."""
 
-    def __init__(self, path: Optional[Union[str, Path]] = None, max_search_cpu_s: float = MAX_SEARCH_CPU_S):
+    def __init__(self, path: Optional[Union[str, Path]] = None, max_search_cpu_s: float = MAX_SEARCH_CPU_S,
+                 max_search_wall_s: float = MAX_SEARCH_WALL_S):
         self.path = Path(path) if path is not None else default_search_db_path()
         self.store = SearchStore.for_path(self.path)
         self.max_search_cpu_s = max_search_cpu_s
+        self.max_search_wall_s = max_search_wall_s
 
     @classmethod
     async def new_instance(cls) -> "SQLiteSearchEngine":
@@ -629,6 +637,13 @@ class SQLiteSearchEngine(SearchEngine):
 
     # ----------------------------------------------------------------- reads
 
+    async def _search_read(self, fn: Callable[[sqlite3.Connection], T],
+                           user_id: Optional[Union[str, UUID]] = None) -> T:
+        """A search's read: in one of its user's search slots (`admission`), within the search budgets."""
+        user = request_user_id() or (None if user_id is None else str(user_id))
+        async with search_slot(user, hold_s=self.max_search_wall_s):
+            return await self.store.read(fn, max_cpu_s=self.max_search_cpu_s, max_wall_s=self.max_search_wall_s)
+
     async def get_dataset_progress(self, dataset: Dataset) -> dict:
         if dataset.is_draft:
             return {}
@@ -743,7 +758,7 @@ class SQLiteSearchEngine(SearchEngine):
             items = [SearchResponseItem(record_id=UUID(bytes=key), score=score) for key, score in rows]
             return SearchResponses(items=items, total=total)
 
-        return await self.store.read(read, max_cpu_s=self.max_search_cpu_s)
+        return await self._search_read(read, user_id)
 
     async def get_document(self, dataset: Dataset, record_id: Union[str, UUID]) -> Optional[dict]:
         """The indexed document of a record, shaped like Elasticsearch's `_source`; None if not indexed."""
@@ -907,4 +922,4 @@ class SQLiteSearchEngine(SearchEngine):
             ]
             return SearchResponses(items=items, total=k)
 
-        return await self.store.read(read, max_cpu_s=self.max_search_cpu_s)
+        return await self._search_read(read)

@@ -19,8 +19,14 @@ The argilla server and its rq worker both open the file, so it runs in WAL mode 
 busy timeout and every write takes the write lock up front (BEGIN IMMEDIATE). Writes in one
 process go through one connection, one at a time; reads each take a connection of their own
 from a pool, so WAL lets any number of them run at once (no lock spans a read) and one slow
-search never makes the others wait. A read may carry a work budget in CPU seconds: SQLite
-calls a progress handler every thousand virtual-machine steps and the read stops once it is spent.
+search never makes the others wait. A read may carry a budget in CPU seconds and one in seconds
+of wall-clock time: SQLite calls a progress handler every thousand virtual-machine steps and the
+read stops once either is spent.
+
+Writes and reads run on threads of their own, not on asyncio's default pool, which they shared:
+writes on one thread (they take the write lock one at a time anyway), reads on a pool with room
+for every search the process admits at once (`curation.server.admission`) and a few threads more
+for the other reads. So an index write (a submit, a push) never queues behind searches.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import os
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 from uuid import UUID
@@ -46,6 +53,9 @@ BUSY_TIMEOUT_S = 30.0
 # of an FTS5 match (tens of steps a row, up to milliseconds of FTS5 work each), so a search stops
 # soon after its budget; one Python call per thousand steps costs little beside them.
 STEPS_PER_CHECK = 1_000
+# Read threads beyond the searches admitted at once, for the reads that are not searches
+# (progress counts, a record's document, metrics): they never wait for a search's thread.
+OTHER_READ_THREADS = 4
 
 _CATALOG_DDL = (
     """CREATE TABLE IF NOT EXISTS idx_datasets (
@@ -159,7 +169,7 @@ class _ReaderPool:
     """Idle reader connections; a read takes one (or opens one) and gives it back when done.
 
     The lock only guards the idle list. The pool grows to the number of reads that ever ran at
-    once, which the event loop's thread pool bounds.
+    once, which the store's read threads bound.
     """
 
     def __init__(self, path: Path):
@@ -178,29 +188,36 @@ class _ReaderPool:
             self._idle.append(conn)
 
 
-class _CpuBudget:
-    """A progress handler that stops the statement once its thread has used `seconds` of CPU.
+class _Budget:
+    """A progress handler that stops the statement once its thread has used `cpu_s` of CPU or
+    `wall_s` have passed, whichever comes first (None: no such limit).
 
     CPU time, not steps: FTS5 does a match's work inside single virtual-machine steps, so a
-    step count misses it (1,000 terms over 2,000 records: 80,000 steps, 11 s). CPU time, not
-    wall time: other searches running at once do not eat into this one's budget.
+    step count misses it (1,000 terms over 2,000 records: 80,000 steps, 11 s). CPU time bounds
+    the work, whatever else runs; wall time bounds how long the caller waits, which CPU time
+    alone lets stretch many times over when searches share the cores.
     """
 
-    def __init__(self, seconds: float):
-        self.deadline = time.thread_time() + seconds
-        self.spent = False
+    def __init__(self, cpu_s: Optional[float], wall_s: Optional[float]):
+        self.cpu_s, self.wall_s = cpu_s, wall_s
+        self.cpu_deadline = None if cpu_s is None else time.thread_time() + cpu_s
+        self.wall_deadline = None if wall_s is None else time.monotonic() + wall_s
+        self.spent: Optional[str] = None  # which limit stopped the statement, in words
 
     def __call__(self) -> int:
-        if time.thread_time() > self.deadline:
-            self.spent = True
-            return 1  # non-zero: SQLite interrupts the statement (sqlite3.OperationalError)
-        return 0
+        if self.cpu_deadline is not None and time.thread_time() > self.cpu_deadline:
+            self.spent = f"{self.cpu_s:g} s of CPU time, this server's limit for one search"
+        elif self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
+            self.spent = f"{self.wall_s:g} s, this server's time limit for one search"
+        # Non-zero: SQLite interrupts the statement (sqlite3.OperationalError).
+        return 1 if self.spent else 0
 
 
-def _run_read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float]) -> T:
+def _run_read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float],
+              max_wall_s: Optional[float]) -> T:
     budget = None
-    if max_cpu_s is not None:
-        budget = _CpuBudget(max_cpu_s)
+    if max_cpu_s is not None or max_wall_s is not None:
+        budget = _Budget(max_cpu_s, max_wall_s)
         conn.set_progress_handler(budget, STEPS_PER_CHECK)
     try:
         # One read transaction so that multi-statement reads see one snapshot.
@@ -209,8 +226,7 @@ def _run_read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], m
     except sqlite3.OperationalError as error:
         if budget is not None and budget.spent:
             raise SearchRejected(
-                f"The search was stopped after {max_cpu_s:g} s of CPU time, this server's limit for one "
-                "search: narrow it with fewer terms or a filter."
+                f"The search was stopped after {budget.spent}: narrow it with fewer terms or a filter."
             ) from error
         raise
     finally:
@@ -220,7 +236,7 @@ def _run_read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], m
 
 
 class SearchStore:
-    """The search index file as seen from this process: one writer and one reader connection."""
+    """The search index file as seen from this process: one writer connection, pooled reader ones."""
 
     _stores: Dict[Tuple[int, str], "SearchStore"] = {}
     _stores_lock = threading.Lock()
@@ -239,6 +255,9 @@ class SearchStore:
             with self._writer_lock:
                 self._write_sync(self._create_catalog)
         self._readers = _ReaderPool(path)
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="search-index-write")
+        self._read_threads = ThreadPoolExecutor(settings.searches_at_once() + OTHER_READ_THREADS,
+                                                thread_name_prefix="search-index-read")
 
     @classmethod
     def for_path(cls, path: Path) -> "SearchStore":
@@ -270,21 +289,25 @@ class SearchStore:
         with self._writer_lock:
             return self._write_sync(fn)
 
-    def _pooled_read(self, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float]) -> T:
+    def _pooled_read(self, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float],
+                     max_wall_s: Optional[float]) -> T:
         conn = self._readers.take()
         try:
-            return _run_read(conn, fn, max_cpu_s)
+            return _run_read(conn, fn, max_cpu_s, max_wall_s)
         finally:
             self._readers.give_back(conn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn(conn) in a write transaction off the event loop."""
-        return await asyncio.to_thread(self._locked_write, fn)
+        """Run fn(conn) in a write transaction on the store's write thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, self._locked_write, fn)
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float] = None) -> T:
-        """Run fn(conn) in a read transaction off the event loop, alongside any other reads.
+    async def read(self, fn: Callable[[sqlite3.Connection], T], max_cpu_s: Optional[float] = None,
+                   max_wall_s: Optional[float] = None) -> T:
+        """Run fn(conn) in a read transaction on a read thread, alongside any other reads.
 
-        With `max_cpu_s`, SQLite stops the read once its thread has spent that much CPU time in
-        it, and SearchRejected (HTTP 422 in argilla-server) says so.
+        With `max_cpu_s` (`max_wall_s`), SQLite stops the read once its thread has spent that
+        much CPU time in it (once that many seconds have passed), and SearchRejected (HTTP 422 in
+        argilla-server) says which.
         """
-        return await asyncio.to_thread(self._pooled_read, fn, max_cpu_s)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_threads, self._pooled_read, fn, max_cpu_s, max_wall_s)
