@@ -128,13 +128,14 @@ def _manifest_problems(manifest: dict) -> list[str]:
     ) if not ok]
 
 
-def write_batch(out_dir: Path, rows: list[dict], manifest: dict) -> Batch:
+def write_batch(out_dir: Path, rows: list[dict] | pa.Table, manifest: dict) -> Batch:
     """Write rows then the manifest (atomically, last), so only finished batches look complete."""
     if problems := _manifest_problems(manifest):
         raise ValueError(f"a batch manifest needs a valid {', '.join(problems)} (kind: one of {KINDS})")
     ensure_no_batch(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), out_dir / ROWS_FILE)
+    # a Table is written as it is (a filter of a large batch need not become Python dicts first)
+    pq.write_table(rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows), out_dir / ROWS_FILE)
     manifest = {**manifest, "status": "complete", "rows_file": ROWS_FILE}
     tmp = out_dir / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
@@ -225,7 +226,7 @@ def list_batches(root: Path | None = None) -> Listing:
     return Listing(batches, unreadable)
 
 
-def write_child_batch(parent: Batch, rows: list[dict], *, derived_by: str, details: dict,
+def write_child_batch(parent: Batch, rows: list[dict] | pa.Table, *, derived_by: str, details: dict,
                       out: Path | None = None, recipe: str | None = None, kind: str | None = None,
                       tables: dict[str, pa.Table] | None = None) -> Batch:
     """Write a batch made from `parent`'s rows by a step that generates nothing (dedup, selection, ...).

@@ -17,6 +17,7 @@ COMMANDS = {
     "generate": "curation.cli.generate:generate",
     "batches": "curation.cli.generate:batches",
     "dedup": "curation.cli.dedup:dedup",
+    "decontaminate": "curation.cli.decontaminate:decontaminate",
     "embed": "curation.cli.embed:embed",
     "select": "curation.cli.embed:select_cmd",
     "server": "curation.cli.server:server",

@@ -211,9 +211,17 @@ def render(
         "",
         *_chain_section(tally),
         *_dedup_section(tally),
+        *_decontamination_section(tally),
         *_selection_section(tally),
     ]
     return "\n".join(lines)
+
+
+def _decontamination_section(tally: Tally) -> list[str]:
+    """Benchmarks `curate decontaminate` checked the rows against: hash or revision, rows dropped for each."""
+    from curation.decontaminate import card_lines
+
+    return card_lines(tally.batches)
 
 
 def _selection_section(tally: Tally) -> list[str]:
