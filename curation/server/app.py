@@ -44,6 +44,7 @@ def __getattr__(name: str):
     # happens on first use, after the engines are registered.
     if name == "app":
         import_engines()
+        speed_up_writes()
         from argilla_server import app
 
         add_unavailable_handlers(app)
@@ -65,6 +66,20 @@ def install_corrections(app) -> None:
 
     sessions.install()
     user_removal.install(app)
+
+
+def speed_up_writes() -> None:
+    """The write path's settings and fixes, in this process before its first connection
+    (idempotent): argilla-server's SQLite database in WAL mode (`database.use_wal`), a record's
+    status decided under a row lock (`record_status_lock`), webhook events built only when a
+    webhook listens (`unheard_webhook_events`). README: Production mode, submit latency."""
+    from argilla_server.database import async_engine, sync_engine
+
+    from curation.server import database, record_status_lock, unheard_webhook_events
+
+    database.use_wal([sync_engine, async_engine.sync_engine])
+    record_status_lock.install()
+    unheard_webhook_events.install()
 
 
 def add_unavailable_handlers(app) -> None:
@@ -141,6 +156,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
 def worker() -> None:
     """argilla-server's `worker` command, as one rq worker (upstream runs a pool of two)."""
     import_engines()
+    speed_up_writes()  # its jobs update records' status too
     from rq import Worker
 
     from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
@@ -159,6 +175,7 @@ def setup(credentials: dict) -> dict:
 
     migrate_db(revision="head")
     import_engines()
+    speed_up_writes()  # the SQLite file turns to WAL here, before the server processes open it
     from curation.server.reindex import check_and_repair
 
     async def both() -> dict:

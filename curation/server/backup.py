@@ -164,6 +164,9 @@ def _copy_database(source: Path, target: Path) -> None:
         with closing(sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)) as reader, \
                 closing(sqlite3.connect(partial)) as writer:
             reader.backup(writer)
+            # The server's database runs in WAL mode; a backup stays one self-contained file,
+            # readable from read-only media.
+            writer.execute("PRAGMA journal_mode = DELETE")
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)

@@ -127,6 +127,30 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / SQLITE_FILE}?check_same_thread=False"
 
 
+def use_wal(engines) -> None:
+    """Put argilla-server's SQLite database in WAL mode on every connection its `engines` open
+    (no-op for PostgreSQL); call it in each server process before the first connection.
+
+    argilla-server leaves SQLite in its rollback-journal mode, where each commit costs three
+    fsyncs (20 ms here) with the write lock held, and readers and a committing writer wait for
+    each other, sleeping in SQLite's busy handler. In WAL mode readers never wait and a commit is
+    one fsync of the log (5 ms here). `synchronous` stays FULL (SQLite's default), so an
+    acknowledged submit survives a power cut too. The mode is stored in the file: backups taken
+    with SQLite's backup API and copies read by `import-sqlite` stay readable as before.
+    """
+    from sqlalchemy import event
+
+    for engine in engines:
+        if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _set_wal):
+            event.listen(engine, "connect", _set_wal)
+
+
+def _set_wal(dbapi_connection, connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
 def has_database(data_dir: Path) -> bool:
     """Whether `data_dir` belongs to a server (an SQLite database, or a bound PostgreSQL one)."""
     return (data_dir / SQLITE_FILE).exists() or stored_url(data_dir) is not None

