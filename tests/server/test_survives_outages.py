@@ -1,6 +1,6 @@
 """Redis, then PostgreSQL, stopped under the running production server: fail fast, then recover.
 
-In a file of its own that sorts after every other test of the shared PostgreSQL server: pooled
+Marked `stops_shared_servers`, so it runs after every other test (tests/conftest.py): pooled
 database connections opened before the outage can still fail one later request (a known limit,
 see the README), which must not reach the tests that share that server.
 """
@@ -15,7 +15,7 @@ from curation.cli import main
 from curation.server import embedded
 from tests.server.test_production import _team, _timed, _wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.stops_shared_servers]
 
 
 def test_redis_then_postgres_stopped_under_the_server_fail_fast_and_recover(argilla_pg_server, postgres,
