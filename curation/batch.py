@@ -226,6 +226,16 @@ def list_batches(root: Path | None = None) -> Listing:
     return Listing(batches, unreadable)
 
 
+def with_drop_columns(dropped: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    """Dropped rows, whole, with `columns` appended to say why (a row column of the same name is
+    replaced: ours describes the drop). The `dropped.parquet` of dedup and decontamination."""
+    for name, column in columns.items():
+        if name in dropped.column_names:
+            dropped = dropped.drop_columns([name])
+        dropped = dropped.append_column(name, column)
+    return dropped
+
+
 def write_child_batch(parent: Batch, rows: list[dict] | pa.Table, *, derived_by: str, details: dict,
                       out: Path | None = None, recipe: str | None = None, kind: str | None = None,
                       tables: dict[str, pa.Table] | None = None) -> Batch:

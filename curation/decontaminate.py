@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.batch import ROWS_FILE, Batch, file_sha256, write_child_batch
+from curation.batch import ROWS_FILE, Batch, file_sha256, with_drop_columns, write_child_batch
 from curation.errors import BadInput
 
 DEFAULT_NGRAM = 13
@@ -503,11 +503,7 @@ def _dropped_table(table: pa.Table, found: list[Contamination], benchmarks: list
         "matched_in": pa.array([c.matched_in for c in found], type=pa.string()),
         "ngram": pa.array([c.ngram for c in found], type=pa.string()),
     }
-    for name, column in columns.items():
-        if name in table.column_names:  # a row column of that name: ours describes the drop
-            table = table.drop_columns([name])
-        table = table.append_column(name, column)
-    return table
+    return with_drop_columns(table, columns)
 
 
 def read_dropped(batch: Batch) -> list[dict]:

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import contract as c
-from curation.batch import ROWS_FILE, Batch, write_child_batch
+from curation.batch import ROWS_FILE, Batch, with_drop_columns, write_child_batch
 from curation.errors import BadInput
 
 DEFAULT_THRESHOLD = 0.8
@@ -242,11 +242,7 @@ def _dropped_table(batch: Batch, duplicates: list[Duplicate]) -> pa.Table:
         "similarity": pa.array([round(d.similarity, 4) for d in duplicates], type=pa.float64()),
         "found_in": pa.array([d.found_in for d in duplicates], type=pa.string()),
     }
-    for name, column in columns.items():
-        if name in table.column_names:  # a row column of that name: ours describes the drop
-            table = table.drop_columns([name])
-        table = table.append_column(name, column)
-    return table
+    return with_drop_columns(table, columns)
 
 
 def read_dropped(batch: Batch) -> list[dict]:

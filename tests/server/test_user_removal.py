@@ -11,19 +11,10 @@ import json
 import argilla as rg
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from curation.cli import main
+from tests.server.test_sessions import PASSWORD, _invoke
 
 pytestmark = pytest.mark.slow
-
-PASSWORD = "s3cret-pass"
-
-
-def _invoke(*args: str):
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def _key_of(server, name: str) -> str:
