@@ -14,7 +14,8 @@ RECORD_ROUTE = "/api/v1/records/{record_id}"
 
 
 class UpstreamChanged(RuntimeError):
-    """The installed argilla-server is not the one these fixes were written for."""
+    """The installed argilla-server is not the one a fix was written for (raised by every module
+    of ours that changes argilla-server's behaviour)."""
 
 
 def _get_record_loading_vector_settings():

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from curation.server.argilla_server_fixes import UpstreamChanged
+
 UPSTREAM_MODULE = "argilla_server.contexts.distribution"
 # Upstream's waits start at up to 1 s; a retry here waits up to 20 ms, 40 ms, ... (full jitter).
 RETRY_FACTOR_S = 0.02
 RETRY_MAX_TIME_S = 15
-
-
-class UpstreamChanged(RuntimeError):
-    """The installed argilla-server's record status update is not the one this module replaces."""
 
 
 def _locked_update_record_status():

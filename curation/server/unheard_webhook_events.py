@@ -22,6 +22,8 @@ from __future__ import annotations
 import functools
 import importlib
 
+from curation.server.argilla_server_fixes import UpstreamChanged
+
 # (module, name it binds, upstream module and function it must be): the submit path's callers.
 REPLACED = (
     ("argilla_server.contexts.distribution", "notify_record_event_v1",
@@ -29,10 +31,6 @@ REPLACED = (
     ("argilla_server.contexts.datasets", "notify_response_event_v1",
      "argilla_server.webhooks.v1.responses", "notify_response_event"),
 )
-
-
-class UpstreamChanged(RuntimeError):
-    """The installed argilla-server does not bind these functions as 2.8.0 does."""
 
 
 async def is_heard(db, event) -> bool:
