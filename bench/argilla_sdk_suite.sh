@@ -4,7 +4,7 @@
 #
 #   bash bench/argilla_sdk_suite.sh [extra pytest args]
 #
-# Env: PORT (default: a free ephemeral port), SDK_SRC (an unpacked argilla-2.8.0 sdist; default /work/sdists/
+# Env: SDK_NO_DOWNLOAD=1 (fail instead of downloading the sdist: the tests), PORT (default: a free ephemeral port), SDK_SRC (an unpacked argilla-2.8.0 sdist; default /work/sdists/
 # argilla-2.8.0 if present, else downloaded once into ${XDG_CACHE_HOME:-~/.cache}/curation),
 # SEARCH_ENGINE (default curation-sqlite; curation-noop gives the no-search baseline),
 # USE_SERVER=1 (run against the server that ARGILLA_API_URL / ARGILLA_API_KEY name, as the owner,
@@ -34,6 +34,10 @@ if [[ -z "${SDK_SRC:-}" ]]; then
     cache=${XDG_CACHE_HOME:-$HOME/.cache}/curation/argilla-sdk
     SDK_SRC=$cache/argilla-$SDK_VERSION
     if [[ ! -d $SDK_SRC/tests/integration ]]; then
+      if [[ "${SDK_NO_DOWNLOAD:-}" == 1 ]]; then  # the test suite: scripts/setup.sh fetched it at install
+        echo "the argilla $SDK_VERSION sdist is not in $cache: run scripts/setup.sh" >&2
+        exit 2
+      fi
       mkdir -p "$cache"
       "$PY" -m pip download -q --no-deps --no-binary :all: "argilla==$SDK_VERSION" -d "$cache"
       tar -xzf "$cache/argilla-$SDK_VERSION.tar.gz" -C "$cache"

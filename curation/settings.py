@@ -36,6 +36,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ARGILLA_OWNER_PASSWORD", "generated, shown once", "The embedded owner's password at first start.", secret=True),
     Variable("ARGILLA_REDIS_URL", "a private redis on a unix socket", "A Redis for the embedded server instead of its own."),
     Variable("ARGILLA_DATABASE_URL", "SQLite in the server's data folder", "`curate server start --database`: PostgreSQL (postgresql+asyncpg://USER[:PASSWORD]@HOST:PORT/DB).", secret=True),
+    Variable("CURATION_SERVER_PYTHON", "$CURATION_HOME/server-env/bin/python, made on first use", "The Python of the server's own environment (argilla-server and its pins), which runs `curate server ...`."),
     Variable("CURATION_SERVER_WORKERS", "1", "`curate server start --workers`: uvicorn worker processes (more than 1 needs PostgreSQL)."),
     Variable("CURATION_SEARCHES_PER_USER", "2", "Searches one user may run at once in a server process; more wait 2 s, then get HTTP 429."),
     Variable("CURATION_SEARCHES_AT_ONCE", "8", "Searches a server process runs at once, all users together; more wait 2 s, then get HTTP 429."),
@@ -100,6 +101,10 @@ def argilla_redis_url() -> str | None:
 
 def argilla_database_url() -> str | None:
     return _get("ARGILLA_DATABASE_URL")
+
+
+def server_python() -> str | None:
+    return _get("CURATION_SERVER_PYTHON")
 
 
 def server_workers() -> int:

@@ -1,5 +1,11 @@
 """Shared fixtures live in tests/fixtures/, one module per real component."""
 
+import importlib.util
+import os
+from pathlib import Path
+
+from tests.server_side import is_server_side
+
 pytest_plugins = [
     "tests.fixtures.ci",
     "tests.fixtures.model",
@@ -8,6 +14,19 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.workspace",
 ]
+
+
+def pytest_ignore_collect(collection_path: Path, config):
+    """Each test file runs in one environment (tests/server_side.py): the client's `.venv` has no
+    argilla-server, so it leaves the server-side files to the server's Python, which scripts/test.sh
+    runs over them with CURATION_TEST_SIDE=server (and then leaves the client's files alone)."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if os.environ.get("CURATION_TEST_SIDE") == "server":
+        return not is_server_side(collection_path) or None
+    if importlib.util.find_spec("argilla_server") is None and is_server_side(collection_path):
+        return True
+    return None
 
 
 def pytest_configure(config):

@@ -7,7 +7,6 @@ the warning comes from parsing, before any work.
 
 from __future__ import annotations
 
-import inspect
 
 import pytest
 from click.testing import CliRunner
@@ -20,9 +19,7 @@ PG_URL = f"postgresql+asyncpg://argilla:{SECRET}@127.0.0.1:9/argilla"
 
 
 def _runner() -> CliRunner:
-    # click < 8.2 mixes stderr into output unless told; 8.2 keeps them apart and dropped the keyword.
-    separate = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
-    return CliRunner(**separate)
+    return CliRunner()  # click >= 8.2: result.stdout and result.stderr apart
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from curation import settings
 from curation.argilla.client import connect
 from curation.argilla.errors import argilla_errors
 from curation.errors import ArgillaUnavailable, BadInput
+from curation.server import environment
 from curation.server.user_removal import HEADER as REMOVAL_HEADER
 
 ROLES = ("annotator", "admin", "owner")
@@ -222,7 +223,7 @@ def _write_new_key(database_url: str, user_id: str, *, home: Path | None, given:
         # argilla-server creates its home folder at import: the server's own, else a throwaway one.
         env.update(ARGILLA_DATABASE_URL=database_url, ARGILLA_HOME_PATH=str(home or scratch))
         done = subprocess.run(
-            [sys.executable, "-m", "curation.argilla.users"], input=json.dumps({"user_id": user_id}).encode(),
+            [environment.python(), "-m", "curation.argilla.users"], input=json.dumps({"user_id": user_id}).encode(),
             capture_output=True, env=env, umask=0o077,  # SQLite's journal beside a private database
         )
     lines = done.stdout.decode(errors="replace").strip().splitlines()
@@ -240,12 +241,9 @@ def _write_new_key(database_url: str, user_id: str, *, home: Path | None, given:
 
 
 def _hide_password(text: str, database_url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from curation.server.database import password_of
 
-    try:
-        password = make_url(database_url).password
-    except Exception:  # not a URL at all: the message is about that
-        return text
+    password = password_of(database_url)
     return text.replace(password, "***") if password else text
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from curation.errors import BadInput, ServiceUnavailable
 from curation.server import permissions
@@ -46,41 +48,105 @@ class PostgresTarget:
         return env
 
 
+# SQLAlchemy's URL syntax (sqlalchemy/engine/url.py `_parse_url`), parsed here without importing
+# SQLAlchemy: the client environment that runs `curate server ...` holds no server package.
+_URL = re.compile(
+    r"""
+        (?P<scheme>[\w\+]+)://
+        (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+        (?:(?:\[(?P<ipv6host>[^/\?]+)\]|(?P<ipv4host>[^/:\?]+))?(?::(?P<port>[^/\?]*))?)?
+        (?:/(?P<database>[^\?]*))?
+        (?:\?(?P<query>.*))?
+    """,
+    re.X | re.S,
+)
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A database URL's parts, as SQLAlchemy reads them (user and password percent-decoded)."""
+
+    drivername: str
+    username: str | None
+    password: str | None
+    host: str | None
+    port: int | None
+    database: str | None
+    query: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        """Raises ValueError for what SQLAlchemy would refuse too."""
+        match = _URL.fullmatch(url)
+        if match is None:
+            raise ValueError("not a database URL")
+        parts = match.groupdict()
+        return cls(
+            drivername=parts["scheme"],
+            username=None if parts["username"] is None else unquote(parts["username"]),
+            password=None if parts["password"] is None else unquote(parts["password"]),
+            host=parts["ipv4host"] or parts["ipv6host"],
+            port=int(parts["port"]) if parts["port"] else None,
+            database=parts["database"],
+            query=parts["query"],
+        )
+
+    @property
+    def backend(self) -> str:
+        return self.drivername.split("+", 1)[0]
+
+    def render(self, hide_password: bool = True) -> str:
+        text = f"{self.drivername}://"
+        if self.username is not None:
+            text += quote(self.username, safe=" +")
+            if self.password is not None:
+                text += ":" + ("***" if hide_password else quote(self.password, safe=" +"))
+            text += "@"
+        if self.host is not None:
+            text += f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            text += f":{self.port}"
+        if self.database is not None:
+            text += f"/{self.database}"
+        if self.query:
+            text += f"?{self.query}"
+        return text
+
+
 def normalize(url: str) -> str:
     """A PostgreSQL URL in the form argilla-server wants (postgresql+asyncpg://); BadInput otherwise."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
+        parsed = DatabaseUrl.parse(url)
+    except ValueError:
         raise BadInput("--database is not a database URL",
                        hint="e.g. postgresql+asyncpg://argilla@127.0.0.1:5432/argilla") from None
-    if parsed.get_backend_name() != "postgresql":
-        raise BadInput(f"--database must be a PostgreSQL URL, not {parsed.get_backend_name()!r}",
+    if parsed.backend != "postgresql":
+        raise BadInput(f"--database must be a PostgreSQL URL, not {parsed.backend!r}",
                        hint="the default (no --database) is SQLite in the data folder")
     if not parsed.database:
         raise BadInput("--database names no database", hint="e.g. postgresql+asyncpg://argilla@127.0.0.1:5432/argilla")
-    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    return replace(parsed, drivername="postgresql+asyncpg").render(hide_password=False)
 
 
 def redact(url: str) -> str:
     """The URL with its password replaced by ***, for messages and logs."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return DatabaseUrl.parse(url).render(hide_password=True)
 
 
 def has_password(url: str) -> bool:
-    from sqlalchemy.engine import make_url
+    return bool(password_of(url))
 
-    return bool(make_url(url).password)
+
+def password_of(url: str) -> str | None:
+    """The URL's password; None when it has none or is no URL at all."""
+    try:
+        return DatabaseUrl.parse(url).password
+    except ValueError:
+        return None
 
 
 def target(url: str) -> PostgresTarget:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
+    parsed = DatabaseUrl.parse(url)
     return PostgresTarget(host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
                           password=parsed.password, database=parsed.database)
 
@@ -190,21 +256,15 @@ def restore(source: Path, url: str) -> None:
 
 
 def table_count(url: str) -> int:
-    """How many tables the database's public schema holds (0: a new database)."""
-    import psycopg2
-
+    """How many tables the database's public schema holds (0: a new database), asked with `psql`
+    (like pg_dump and pg_restore: no database driver in the client's environment)."""
     pg = target(url)
-    try:
-        conn = psycopg2.connect(host=pg.host, port=pg.port, user=pg.user, password=pg.password,
-                                dbname=pg.database, connect_timeout=10)
-    except psycopg2.OperationalError as exc:
-        raise ServiceUnavailable(f"cannot connect to {redact(url)}: {_last_line(str(exc))}") from None
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
-            return cursor.fetchone()[0]
-    finally:
-        conn.close()
+    done = subprocess.run([pg_tool("psql"), *pg.tool_args(), "--no-psqlrc", "--tuples-only", "--no-align",
+                           "--command", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"],
+                          env={**pg.tool_env(), "PGCONNECT_TIMEOUT": "10"}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ServiceUnavailable(f"cannot connect to {redact(url)}: {_last_line(done.stderr)}")
+    return int(done.stdout.strip())
 
 
 def _last_line(text: str) -> str:

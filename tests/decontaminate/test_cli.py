@@ -12,7 +12,7 @@ from tests.decontaminate.planted import benchmark_rows, planted_sft_rows, write_
 
 
 def invoke(args: list[str]):
-    return CliRunner(mix_stderr=False).invoke(main, args, catch_exceptions=False)
+    return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
 def one_error_line(result) -> str:

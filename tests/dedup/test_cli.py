@@ -15,7 +15,7 @@ from tests.dedup.planted import THRESHOLD, planted_instructions, write_sft_batch
 
 
 def invoke(args: list[str], **env: str):
-    return CliRunner(mix_stderr=False).invoke(main, args, env=env or None, catch_exceptions=False)
+    return CliRunner().invoke(main, args, env=env or None, catch_exceptions=False)
 
 
 def one_error_line(result) -> str:

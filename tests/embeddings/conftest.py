@@ -43,7 +43,7 @@ def embedded_batch(paraphrase_batch, tmp_path_factory) -> Batch:
     from curation.cli import main
 
     out = tmp_path_factory.mktemp("embedded") / "batch"
-    result = CliRunner(mix_stderr=False).invoke(main, ["embed", str(paraphrase_batch.path), "--out", str(out)],
+    result = CliRunner().invoke(main, ["embed", str(paraphrase_batch.path), "--out", str(out)],
                                                 catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return load_batch(out)

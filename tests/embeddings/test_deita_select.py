@@ -101,7 +101,7 @@ def test_distilabel_deita_filtering_drops_both_rows_of_a_close_pair():
 
 def test_curate_select_writes_a_child_batch_and_the_card_says_kept_k_of_n(tmp_path, curation_home):
     parent = write_sft_batch(tmp_path / "scored", fixture_rows())
-    result = CliRunner(mix_stderr=False).invoke(main, ["select", str(parent.path), "-k", "4", "--threshold", "0.1"],
+    result = CliRunner().invoke(main, ["select", str(parent.path), "-k", "4", "--threshold", "0.1"],
                                                 catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     child = load_batch(result.stdout.rsplit("→ ", 1)[-1].strip())
@@ -122,7 +122,7 @@ def test_curate_select_writes_a_child_batch_and_the_card_says_kept_k_of_n(tmp_pa
 def test_curate_select_needs_deita_scores(tmp_path, curation_home):
     rows = [{k: v for k, v in r.items() if not k.endswith("_score")} for r in fixture_rows()]
     parent = write_sft_batch(tmp_path / "unscored", rows)
-    result = CliRunner(mix_stderr=False).invoke(main, ["select", str(parent.path), "-k", "2"], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["select", str(parent.path), "-k", "2"], catch_exceptions=False)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"Error: batch {parent.id} has no Deita scores (complexity_score, quality_score)",

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_generate_with_deita_select_keeps_k_of_n_with_embeddings(curation_home, seed_data, tmp_path):
     out = tmp_path / "selected"
-    result = CliRunner(mix_stderr=False).invoke(main, [
+    result = CliRunner().invoke(main, [
         "generate", "evol-instruct", "--seeds", str(seed_data / "instructions.jsonl"), "-n", "2",
         "--max-new-tokens", "32", "--deita-select", "1", "--deita-threshold", "0.0", "--out", str(out), "-q",
     ], catch_exceptions=False)

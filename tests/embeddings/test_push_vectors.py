@@ -25,7 +25,7 @@ def unique(prefix: str) -> str:
 
 
 def invoke(args: list[str]):
-    return CliRunner(mix_stderr=False).invoke(main, args, catch_exceptions=False)
+    return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
 def test_embed_writes_a_child_batch_with_the_vectors(paraphrase_batch, embedded_batch):
@@ -84,7 +84,7 @@ def test_pushed_records_carry_vectors_and_similar_search_finds_the_paraphrases(
 
 def test_a_record_with_vectors_opens_by_id(argilla_server, argilla_client, review_workspace, embedded_batch):
     """`GET /api/v1/records/{id}` (the UI's similarity link fetches its reference record so) answers the record with
-    its vectors by name: argilla-server 2.8 answers 500 there (curation/server/argilla_server_fixes.py)."""
+    its vectors by name: argilla-server 2.8 answers 500 there (fixed in curation/upstream/argilla_server.py)."""
     import httpx
 
     name = unique("byid")

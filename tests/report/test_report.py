@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def invoke(args: list[str], **env: str):
-    return CliRunner(mix_stderr=False).invoke(main, args, env=env or None, catch_exceptions=False)
+    return CliRunner().invoke(main, args, env=env or None, catch_exceptions=False)
 
 
 class Figures(HTMLParser):

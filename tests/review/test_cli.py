@@ -28,7 +28,7 @@ def unique(prefix: str) -> str:
 
 
 def invoke(args: list[str], **env: str):
-    return CliRunner(mix_stderr=False).invoke(main, args, env=env or None, catch_exceptions=False)
+    return CliRunner().invoke(main, args, env=env or None, catch_exceptions=False)
 
 
 def argilla_server_client(info):
