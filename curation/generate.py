@@ -32,7 +32,9 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     """
     # distilabel's pydantic models warn about their own field names on import: noise for users.
     warnings.filterwarnings("ignore", category=UserWarning, module="pydantic")
-    import distilabel  # noqa: F401  (installs rich tracebacks with locals; protect() replaces them)
+    # distilabel's version checked before anything runs on it; importing distilabel installs rich
+    # tracebacks with locals, which protect() replaces.
+    import curation.upstream.distilabel  # noqa: F401
 
     from pipelines import get_recipe
     from pipelines.recipe import RecipeContext
@@ -129,13 +131,14 @@ class StepFailures(logging.Handler):
         self.reason: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
+        # distilabel reports a failed batch only in its log (see curation.upstream.distilabel).
+        from curation.upstream.distilabel import failed_batch_step, traceback_reason
+
         message = record.getMessage()
-        if message.startswith("⚠️ Processing batch") and "failed" in message:
-            step = message.split("with step '", 1)[-1].split("'", 1)[0]
+        if (step := failed_batch_step(message)) is not None:
             self.failed[step] = self.failed.get(step, 0) + 1
-        elif message.startswith("Subprocess traceback:") and self.reason is None:
-            lines = [line for line in message.splitlines() if line.strip()]
-            self.reason = lines[-1].strip() if lines else None
+        elif self.reason is None:
+            self.reason = traceback_reason(message)
 
     def error(self, label: str, usable_rows: int, log_file: Path):
         """The one-line error for the failed batches (exit 1)."""
@@ -155,7 +158,9 @@ def forget_cached_outputs(pipeline) -> None:
     The execution's stages.json too: with it, a re-run skips the stages it lists as done and
     waits for their outputs forever. pipeline.log and pipeline.yaml stay, for the record.
     """
-    location = pipeline._cache_location
+    from curation.upstream.distilabel import cache_location
+
+    location = cache_location(pipeline)
     shutil.rmtree(location["steps_data"], ignore_errors=True)
     execution = location["batch_manager"].parent
     for path in execution.iterdir() if execution.is_dir() else ():
@@ -189,8 +194,9 @@ def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_f
             forget_cached_outputs(pipeline)
             raise failures.error(label, count_usable(rows), log_file)
         if not rows:
-            if "NoUsableInstructions" in log_file.read_text(encoding="utf-8", errors="replace"):
-                raise GenerationFailed(  # CleanInstructions stopped the pipeline: nothing to answer
+            # CleanInstructions stopped the pipeline (nothing to answer): distilabel logged its traceback.
+            if "NoUsableInstructions" in (failures.reason or ""):
+                raise GenerationFailed(
                     f"recipe {label!r} produced no usable rows (clean-up kept none of the generated instructions)",
                     hint=f"try more --num-rows, more or better seeds, or a larger model (--backend); log: {log_file}",
                 )

@@ -122,7 +122,7 @@ def pipeline_display(log_file: Path, *, total: int, label: str, display: str = "
         try:
             yield handlers
         finally:
-            from distilabel.utils.logging import stop_logging
+            from curation.upstream.distilabel import stop_logging
 
             stop_logging()  # a failed run leaves distilabel's listener running with our handlers
             root.handlers[:] = root_handlers

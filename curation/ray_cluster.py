@@ -22,6 +22,8 @@ def connected(address: str) -> Iterator[dict]:
     """Connect to the cluster at `address` (host:port), or start a local instance for LOCAL; yields its description."""
     try:
         import ray
+
+        import curation.upstream.ray  # noqa: F401  (Ray's version, checked before anything starts)
     except ImportError:
         raise BadInput("--ray needs Ray, which is not installed", hint="pip install -e '.[ray]'") from None
     init = {"logging_level": logging.WARNING, "log_to_driver": False}
@@ -50,7 +52,7 @@ def loopback_only() -> Iterator[None]:
     has no use for that. This is the mode Ray itself uses on macOS and Windows
     (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`), read from `ray_constants` at each call.
     """
-    from ray._private import ray_constants
+    from curation.upstream.ray import ray_constants
 
     before = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
@@ -82,7 +84,8 @@ def step_nodes(pipeline_name: str, step_names) -> dict[str, list[str]]:
     state API needs the dashboard (`ray[default]`); its GCS actor table answers without it.
     """
     import ray
-    from ray._private import state
+
+    from curation.upstream.ray import state
 
     job = ray.get_runtime_context().get_job_id()
     prefix = f"distilabel-{pipeline_name}-"

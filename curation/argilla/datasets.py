@@ -139,11 +139,13 @@ def settle_draft(client, name: str, workspace: str | None, wait: float = 60):
     """Deal with an unpublished dataset `name`: None when there is none (or it was ours and abandoned,
     now removed); the dataset once published when a push on this machine is still creating it.
     Anybody else's draft is refused (`ForeignDraft`)."""
+    from curation.upstream.argilla import dataset_status
+
     with argilla_errors(f"looking up dataset {name!r}"):
         draft = find_dataset(client, name, workspace, drafts=True)
         if draft is None:
             return None
-        if draft._model.status == "ready":
+        if dataset_status(draft) == "ready":
             return draft
         marker = _draft_marker(client, draft.id)
         if marker is None:
@@ -165,6 +167,8 @@ def create_dataset(client, name: str, workspace, settings_obj, wait: float = 60)
     with `settings_obj`; if another push created it meanwhile, theirs once it is published."""
     import argilla as rg
 
+    from curation.upstream.argilla import distribution_body, publish_created
+
     token = secrets.token_hex(16)
     marker = _tokens_dir() / token
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +178,7 @@ def create_dataset(client, name: str, workspace, settings_obj, wait: float = 60)
     if settings_obj.guidelines:
         body["guidelines"] = settings_obj.guidelines
     if settings_obj.distribution is not None:
-        body["distribution"] = settings_obj.distribution._api_model().model_dump()
+        body["distribution"] = distribution_body(settings_obj.distribution)
     response = client.api.http_client.post("/api/v1/datasets", json=body)
     if response.is_error:
         marker.unlink(missing_ok=True)  # nothing was created
@@ -185,9 +189,8 @@ def create_dataset(client, name: str, workspace, settings_obj, wait: float = 60)
         ):
             return _published(client, name, workspace.name, wait), False
         response.raise_for_status()
-    dataset._model = client.api.datasets._model_from_json(response.json())
     try:
-        published = dataset._publish()  # fields, questions, metadata, vectors; then publish
+        published = publish_created(dataset, client, response.json())  # fields, questions, ...; then publish
         client.api.http_client.patch(f"/api/v1/datasets/{published.id}", json={"metadata": None})
     except BaseException:
         with contextlib.suppress(Exception):

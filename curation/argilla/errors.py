@@ -52,7 +52,8 @@ def detail_of(exc: BaseException) -> str:
 def translate(exc: BaseException, doing: str) -> Exception | None:
     """The error to raise for `exc` (an SDK or HTTP failure) while `doing`, or None if not ours."""
     import httpx
-    from argilla._exceptions import ArgillaCredentialsError, ArgillaError
+
+    from curation.upstream.argilla import ArgillaCredentialsError, ArgillaError
 
     if not isinstance(exc, (httpx.HTTPError, ArgillaError)):
         return None

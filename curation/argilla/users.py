@@ -251,9 +251,7 @@ async def _set_new_key(user_id: str) -> dict:
     """In the database of ARGILLA_DATABASE_URL: give the user a new key, made as argilla-server makes them."""
     from uuid import UUID
 
-    from argilla_server.database import AsyncSessionLocal
-    from argilla_server.models import User
-    from argilla_server.models.database import generate_user_api_key
+    from curation.upstream.argilla_server import AsyncSessionLocal, User, generate_user_api_key
 
     async with AsyncSessionLocal() as session:
         user = await User.get(session, UUID(user_id))

@@ -31,7 +31,7 @@ from curation.server.query_bounds import add_offset_bounds
 
 def import_engines() -> list[str]:
     """Register our search engines in argilla-server; returns the names registered."""
-    from argilla_server.search_engine import SearchEngine
+    from curation.upstream.argilla_server import SearchEngine
 
     import curation.server.noop_engine  # noqa: F401  (registers "curation-noop")
     import curation.server.search_engine  # noqa: F401  (registers "curation-sqlite")
@@ -50,9 +50,9 @@ def __getattr__(name: str):
         add_unavailable_handlers(app)
         add_search_admission(app)
         add_offset_bounds(app)  # an offset beyond 64 bits or below 0: 422, not a 500 from SQL
-        from curation.server import argilla_server_fixes
+        from curation.upstream.argilla_server import apply_fixes
 
-        argilla_server_fixes.apply(app)
+        apply_fixes(app)  # argilla-server 2.8.0's bugs, each fixed where its upstream file is named
         install_corrections(app)
         return app
     raise AttributeError(name)
@@ -73,9 +73,8 @@ def speed_up_writes() -> None:
     (idempotent): argilla-server's SQLite database in WAL mode (`database.use_wal`), a record's
     status decided under a row lock (`record_status_lock`), webhook events built only when a
     webhook listens (`unheard_webhook_events`). README: Production mode, submit latency."""
-    from argilla_server.database import async_engine, sync_engine
-
     from curation.server import database, record_status_lock, unheard_webhook_events
+    from curation.upstream.argilla_server import async_engine, sync_engine
 
     database.use_wal([sync_engine, async_engine.sync_engine])
     record_status_lock.install()
@@ -159,7 +158,7 @@ def worker() -> None:
     speed_up_writes()  # its jobs update records' status too
     from rq import Worker
 
-    from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
+    from curation.upstream.argilla_server import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
 
     Worker([HIGH_QUEUE, DEFAULT_QUEUE], connection=REDIS_CONNECTION).work(with_scheduler=True)
 
@@ -171,7 +170,7 @@ def setup(credentials: dict) -> dict:
     Returns {"created": bool, "api_key": str, "reindexed": [{"dataset", "records"}]}: the
     owner's key as stored in the database.
     """
-    from argilla_server.cli.database.migrate import migrate_db
+    from curation.upstream.argilla_server import migrate_db
 
     migrate_db(revision="head")
     import_engines()
@@ -191,11 +190,10 @@ def import_sqlite(source: str) -> dict:
     """Set up the (empty) database of ARGILLA_DATABASE_URL and copy every row of the embedded
     server's SQLite database `source` into it, table by table in foreign-key order, through
     argilla-server's own table definitions (which convert ids, enums, JSON and times)."""
-    from argilla_server.cli.database.migrate import migrate_db
-    from argilla_server.database import sync_engine
-    import argilla_server.models  # noqa: F401  (every table, registered on the base)
-    from argilla_server.models.base import DatabaseModel
     from sqlalchemy import create_engine, text
+
+    # The shim imports argilla_server.models: every table, registered on the base.
+    from curation.upstream.argilla_server import DatabaseModel, migrate_db, sync_engine
 
     reader_engine = create_engine(f"sqlite:///file:{source}?mode=ro&uri=true")
     with reader_engine.connect() as reader:
@@ -232,9 +230,7 @@ def reindex(dataset: str | None, workspace: str | None) -> dict:
 
 
 async def _ensure_owner(credentials: dict) -> dict:
-    from argilla_server.contexts import accounts
-    from argilla_server.database import AsyncSessionLocal
-    from argilla_server.models import User, UserRole
+    from curation.upstream.argilla_server import AsyncSessionLocal, User, UserRole, accounts
 
     async with AsyncSessionLocal() as session:
         user = await accounts.get_user_by_username(session, credentials["username"])

@@ -7,10 +7,10 @@ Never use it for review: record listings come from search, so annotators would s
 
 from __future__ import annotations
 
-from argilla_server.enums import MetadataPropertyType
-from argilla_server.search_engine import (
+from curation.upstream.argilla_server import (
     FloatMetadataMetrics,
     IntegerMetadataMetrics,
+    MetadataPropertyType,
     SearchEngine,
     SearchResponses,
     TermsMetrics,

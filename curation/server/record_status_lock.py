@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from curation.server.argilla_server_fixes import UpstreamChanged
+from curation.upstream import UpstreamChanged
 
 UPSTREAM_MODULE = "argilla_server.contexts.distribution"
 # Upstream's waits start at up to 1 s; a retry here waits up to 20 ms, 40 ms, ... (full jitter).
@@ -37,12 +37,9 @@ RETRY_MAX_TIME_S = 15
 def _locked_update_record_status():
     import backoff
     import sqlalchemy.exc
-    from argilla_server.contexts import distribution
-    from argilla_server.database import _get_async_db
-    from argilla_server.errors.future import NotFoundError
-    from argilla_server.models import Record
-    from argilla_server.webhooks.v1.enums import RecordEvent
     from sqlalchemy.orm import selectinload
+
+    from curation.upstream.argilla_server import NotFoundError, Record, RecordEvent, _get_async_db, distribution
 
     @backoff.on_exception(backoff.expo, sqlalchemy.exc.SQLAlchemyError, factor=RETRY_FACTOR_S,
                           max_time=RETRY_MAX_TIME_S)
@@ -74,9 +71,7 @@ def _locked_update_record_status():
 
 def install() -> None:
     """Replace argilla-server's `update_record_status` in this process. Idempotent."""
-    import importlib
-
-    distribution = importlib.import_module(UPSTREAM_MODULE)
+    from curation.upstream.argilla_server import distribution
     current = distribution.update_record_status
     if getattr(current, "curation_fix", False):
         return

@@ -15,10 +15,6 @@ import sys
 from typing import Any
 from uuid import UUID
 
-from argilla_server.cli.search_engine.reindex import Reindexer
-from argilla_server.database import AsyncSessionLocal
-from argilla_server.models import Dataset, Question, Record, Response, Suggestion, Workspace
-from argilla_server.search_engine import SearchEngine, get_search_engine
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -26,6 +22,18 @@ from sqlalchemy.orm import selectinload
 from curation.server.search_engine import SQLiteSearchEngine
 from curation.server.search_engine import _scalars as index_scalars
 from curation.server.search_store import DatasetTables
+from curation.upstream.argilla_server import (
+    AsyncSessionLocal,
+    Dataset,
+    Question,
+    Record,
+    Reindexer,
+    Response,
+    SearchEngine,
+    Suggestion,
+    Workspace,
+    get_search_engine,
+)
 
 
 class DatasetNotFound(LookupError):

@@ -20,22 +20,30 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from uuid import UUID
 
 import numpy as np
-from argilla_server.enums import FieldType, MetadataPropertyType, SimilarityOrder
-from argilla_server.models import Dataset, MetadataProperty, Record, Response, Suggestion, User, VectorSettings
-from argilla_server.search_engine.base import (
+from sqlalchemy import inspect as sa_inspect
+
+from curation.upstream.argilla_server import (
+    Dataset,
+    FieldType,
     Filter,
     FloatMetadataMetrics,
     IntegerMetadataMetrics,
     MetadataMetrics,
+    MetadataProperty,
+    MetadataPropertyType,
     Order,
+    Record,
+    Response,
     SearchEngine,
     SearchResponseItem,
     SearchResponses,
+    SimilarityOrder,
+    Suggestion,
     TermsMetrics,
     TextQuery,
+    User,
+    VectorSettings,
 )
-from sqlalchemy import inspect as sa_inspect
-
 from curation.server.admission import request_user_id, search_slot
 from curation.server.search_query import FtsQuery, SearchRejected, to_fts_query
 from curation.server.search_sql import (

@@ -27,7 +27,7 @@ import dataclasses
 import re
 from typing import List, Optional, Tuple, Union
 
-from argilla_server.errors.future import UnprocessableEntityError
+from curation.upstream.argilla_server import UnprocessableEntityError
 
 __all__ = [
     "MAX_QUERY_CHARS",

@@ -15,22 +15,24 @@ from typing import Any, Dict, List, Optional, Tuple
 from uuid import UUID
 
 import numpy as np
-from argilla_server.enums import MetadataPropertyType, ResponseStatusFilter, SortOrder
-from argilla_server.search_engine.base import (
+
+from curation.server.search_query import SearchRejected
+from curation.server.search_store import DatasetTables
+from curation.upstream.argilla_server import (
     AndFilter,
     Filter,
     FilterScope,
     MetadataFilterScope,
+    MetadataPropertyType,
     Order,
     RangeFilter,
     RecordFilterScope,
     ResponseFilterScope,
+    ResponseStatusFilter,
+    SortOrder,
     SuggestionFilterScope,
     TermsFilter,
 )
-
-from curation.server.search_query import SearchRejected
-from curation.server.search_store import DatasetTables
 
 __all__ = ["INT64_MAX", "filter_to_sql", "fits_int64", "from_micros", "number_or_none", "order_to_sql", "to_micros"]
 

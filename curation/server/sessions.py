@@ -31,7 +31,7 @@ _DIGEST_CHARS = 32  # 128 bits of the HMAC: no collision to hope for, a short to
 
 def credentials_version(user) -> str:
     """What changes whenever `user`'s password or API key does (or the id under the name)."""
-    from argilla_server.security.authentication.jwt import JWT
+    from curation.upstream.argilla_server import JWT
 
     message = "\0".join((str(user.id), user.password_hash or "", user.api_key or "")).encode()
     return hmac.new(JWT.secret.encode(), message, hashlib.sha256).hexdigest()[:_DIGEST_CHARS]
@@ -39,8 +39,7 @@ def credentials_version(user) -> str:
 
 def generate_user_token(user) -> str:
     """argilla-server's token (identity, name, username, role, exp) plus the credentials version."""
-    from argilla_server.security.authentication.jwt import JWT
-    from argilla_server.security.authentication.userinfo import UserInfo
+    from curation.upstream.argilla_server import JWT, UserInfo
 
     return JWT.create(UserInfo(identity=str(user.id), name=user.first_name, username=user.username,
                                role=user.role, **{CLAIM: credentials_version(user)}))
@@ -48,7 +47,7 @@ def generate_user_token(user) -> str:
 
 async def user_of_token(db, claims: dict):
     """The user a decoded token still speaks for, or None: gone, or its credentials changed."""
-    from argilla_server.models import User
+    from curation.upstream.argilla_server import User
 
     try:
         user_id = UUID(str(claims.get("identity")))
@@ -62,9 +61,9 @@ async def user_of_token(db, claims: dict):
 
 async def _authenticate(self, request) -> Optional[tuple]:
     """BearerTokenAuthenticationBackend.authenticate, bound to the user's id and credentials."""
-    from argilla_server.security.authentication.jwt import JWT
-    from argilla_server.security.authentication.userinfo import UserInfo
     from starlette.authentication import AuthCredentials
+
+    from curation.upstream.argilla_server import JWT, UserInfo
 
     credentials = await self.scheme(request)
     if not credentials:
@@ -79,8 +78,7 @@ async def _authenticate(self, request) -> Optional[tuple]:
 
 def install() -> None:
     """Patch argilla-server in this process (idempotent): tokens made and checked as above."""
-    from argilla_server.contexts import accounts
-    from argilla_server.security.authentication.db.bearer_token_backend import BearerTokenAuthenticationBackend
+    from curation.upstream.argilla_server import BearerTokenAuthenticationBackend, accounts
 
     # Both the password sign-in (/api/v1/token) and the OAuth2 one call accounts.generate_user_token.
     accounts.generate_user_token = generate_user_token

@@ -20,22 +20,20 @@ later serialization may rely on what building the event loaded into the session.
 from __future__ import annotations
 
 import functools
-import importlib
 
-from curation.server.argilla_server_fixes import UpstreamChanged
+from curation.upstream import UpstreamChanged
 
-# (module, name it binds, upstream module and function it must be): the submit path's callers.
+# (module, name it binds, upstream module and function it must be): the submit path's callers,
+# as curation.upstream.argilla_server names those modules.
 REPLACED = (
-    ("argilla_server.contexts.distribution", "notify_record_event_v1",
-     "argilla_server.webhooks.v1.records", "notify_record_event"),
-    ("argilla_server.contexts.datasets", "notify_response_event_v1",
-     "argilla_server.webhooks.v1.responses", "notify_response_event"),
+    ("distribution", "notify_record_event_v1", "record_webhooks", "notify_record_event"),
+    ("datasets_context", "notify_response_event_v1", "response_webhooks", "notify_response_event"),
 )
 
 
 async def is_heard(db, event) -> bool:
     """Whether an enabled webhook subscribes to `event` (upstream's own test, made first)."""
-    from argilla_server.contexts import webhooks
+    from curation.upstream.argilla_server import webhooks
 
     return any(event in webhook.events for webhook in await webhooks.list_enabled_webhooks(db))
 
@@ -53,12 +51,15 @@ def _when_heard(notify):
 
 def install() -> None:
     """Wrap the submit path's webhook notifications in this process. Idempotent."""
+    from curation.upstream import argilla_server as upstream
+
     for module_name, name, upstream_module, upstream_name in REPLACED:
-        module = importlib.import_module(module_name)
+        module = getattr(upstream, module_name)
         current = getattr(module, name, None)
         if getattr(current, "curation_fix", False):
             continue
-        if current is None or current is not getattr(importlib.import_module(upstream_module), upstream_name, None):
-            raise UpstreamChanged(f"{module_name}.{name} is not argilla-server 2.8.0's "
-                                  f"{upstream_module}.{upstream_name}: {__name__} was written for that one")
+        if current is None or current is not getattr(getattr(upstream, upstream_module), upstream_name, None):
+            raise UpstreamChanged(f"{module.__name__}.{name} is not argilla-server 2.8.0's "
+                                  f"{getattr(upstream, upstream_module).__name__}.{upstream_name}: "
+                                  f"{__name__} was written for that one")
         setattr(module, name, _when_heard(current))

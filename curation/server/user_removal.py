@@ -36,9 +36,9 @@ _report: ContextVar[dict | None] = ContextVar("curation_user_removal_report", de
 
 async def answered_records(db, user_id: UUID) -> dict[UUID, dict[UUID, bool]]:
     """{dataset id: {record id: completed now}} for every record the user responded to."""
-    from argilla_server.enums import RecordStatus
-    from argilla_server.models import Record, Response
     from sqlalchemy import select
+
+    from curation.upstream.argilla_server import Record, RecordStatus, Response
 
     rows = await db.execute(
         select(Record.dataset_id, Record.id, Record.status)
@@ -54,7 +54,7 @@ async def answered_records(db, user_id: UUID) -> dict[UUID, dict[UUID, bool]]:
 async def restore_records(answered: dict[UUID, dict[UUID, bool]]) -> list[dict]:
     """Recompute the status of `answered`'s records and index them again; [{dataset, responses,
     pending_again}] (pending_again: were completed, are pending now)."""
-    from argilla_server.search_engine import get_search_engine
+    from curation.upstream.argilla_server import get_search_engine
 
     summary = []
     async for engine in get_search_engine():
@@ -65,7 +65,7 @@ async def restore_records(answered: dict[UUID, dict[UUID, bool]]) -> list[dict]:
 
 
 async def _restore_dataset(engine, dataset_id: UUID, records: dict[UUID, bool]) -> tuple[str, int]:
-    from argilla_server.enums import RecordStatus
+    from curation.upstream.argilla_server import RecordStatus
 
     ids = list(records)
     reopened = 0
@@ -80,7 +80,8 @@ async def _restore_chunk(engine, dataset_id: UUID, record_ids: list[UUID]) -> tu
     """`_restore_chunk_once`, retried on a conflicting write as upstream's update_record_status is."""
     import backoff
     import sqlalchemy.exc
-    from argilla_server.contexts.distribution import MAX_TIME_RETRY_SQLALCHEMY_ERROR
+
+    from curation.upstream.argilla_server import MAX_TIME_RETRY_SQLALCHEMY_ERROR
 
     retrying = backoff.on_exception(backoff.expo, sqlalchemy.exc.SQLAlchemyError,
                                     max_time=MAX_TIME_RETRY_SQLALCHEMY_ERROR)
@@ -88,13 +89,12 @@ async def _restore_chunk(engine, dataset_id: UUID, record_ids: list[UUID]) -> tu
 
 
 async def _restore_chunk_once(engine, dataset_id: UUID, record_ids: list[UUID]) -> tuple[str, list]:
-    from argilla_server.contexts import distribution
-    from argilla_server.database import _get_async_db
-    from argilla_server.models import Dataset, Record, Response, Suggestion
-    from argilla_server.webhooks.v1.enums import RecordEvent
-    from argilla_server.webhooks.v1.records import notify_record_event
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
+
+    from curation.upstream.argilla_server import (
+        Dataset, Record, RecordEvent, Response, Suggestion, _get_async_db, distribution, notify_record_event,
+    )
 
     async for db in _get_async_db(isolation_level="SERIALIZABLE"):
         # What the index needs, as argilla-server's own reindex loads it.
@@ -165,7 +165,7 @@ class RemovalReport:
 
 def install(app) -> None:
     """Patch argilla-server's delete_user in this process and report through `app` (idempotent)."""
-    from argilla_server.contexts import accounts
+    from curation.upstream.argilla_server import accounts
 
     if not hasattr(accounts.delete_user, "upstream"):
         accounts.delete_user = _delete_user_restoring_records(accounts.delete_user)

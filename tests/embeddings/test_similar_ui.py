@@ -4,7 +4,7 @@ The UI keeps its similarity filter in the page's URL (`similarity=record.<id>.ve
 what its "Find similar" button writes) and asks the server with POST .../records/search carrying a `vector`
 query. An annotator clicks "Find similar" on the record shown and sees its paraphrase with its similarity
 score; a similarity link opened directly gets the right answer (read from the page's request) and draws it too
-(argilla-server 2.8 answered 500 for the reference record: fixed in curation/server/argilla_server_fixes.py).
+(argilla-server 2.8 answered 500 for the reference record: fixed in curation/upstream/argilla_server.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,79 @@
+"""distilabel 1.5.3: the private names curation borrows, and the log lines it reads.
+
+Importing this module checks the installed version first. What is borrowed (each checked by
+tests/upstream/test_distilabel_contract.py):
+
+- `BasePipeline`'s load-status bookkeeping (`_STEP_LOAD_FAILED_CODE`, `_STEP_UNLOADED_CODE`,
+  `_steps_load_status_lock`, `_get_steps_load_status`, `_stop_called`) and its `_run_steps` hook,
+  which pipelines/local_pipeline.py overrides to notice loaded steps sooner;
+- `BasePipeline._cache_location`, the folders of a run's cache (`cache_location`);
+- `distilabel.utils.logging.stop_logging`, which ends the log listener a failed run leaves;
+- the `Task` hooks pipelines/steps.py overrides or calls (`_format_inputs`,
+  `_format_structured_output`) and `Step._logger`, through which a step's records reach the
+  main process;
+- `LlamaCppEmbeddings` reading its llama.cpp model from `_model` (curation/embeddings.py sets it).
+
+Failed batches: distilabel reports a batch it gave up on only as two log records from the step's
+worker (`_StepWrapper._non_generator_process_loop` in distilabel/pipeline/step_wrapper.py), then
+sends the batch on filled with `None`s; it exposes no other signal (no counter, no exception, no
+attribute). So those records are read here, and only here (`failed_batch_step`,
+`traceback_reason`), against the exact formats below.
+"""
+
+from __future__ import annotations
+
+from curation.upstream import require
+
+VERSION = require("distilabel", "1.5.3")
+
+# Imported after the version check, so another distilabel fails on the line above, not on
+# whichever of these it renamed.
+from distilabel.pipeline.base import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE
+from distilabel.utils.logging import stop_logging
+
+__all__ = [
+    "FAILED_BATCH_FORMAT", "SUBPROCESS_TRACEBACK_FORMAT", "VERSION", "_STEP_LOAD_FAILED_CODE", "_STEP_UNLOADED_CODE",
+    "cache_location", "failed_batch_step", "steps_load_status", "stop_called", "stop_logging", "traceback_reason",
+]
+
+# distilabel/pipeline/step_wrapper.py (1.5.3), logged at WARNING by the step's logger for a batch
+# a non-global step failed on, then the traceback; pipeline/local.py logs the same traceback line
+# (at ERROR) for a failed global step.
+FAILED_BATCH_FORMAT = "⚠️ Processing batch {seq_no} with step '{step}' failed. Sending empty batch filled with `None`s..."
+SUBPROCESS_TRACEBACK_FORMAT = "Subprocess traceback:\n\n{traceback}"
+_FAILED_BATCH_START = FAILED_BATCH_FORMAT.split("{seq_no}", 1)[0]
+_STEP_START, _STEP_END = "with step '", "' failed."
+_TRACEBACK_START = SUBPROCESS_TRACEBACK_FORMAT.split("{traceback}", 1)[0].rstrip("\n")
+
+
+def failed_batch_step(message: str) -> str | None:
+    """The step's name when `message` is distilabel's record of a batch it gave up on, else None."""
+    if not message.startswith(_FAILED_BATCH_START) or _STEP_END not in message:
+        return None
+    return message.split(_STEP_START, 1)[-1].rsplit(_STEP_END, 1)[0]
+
+
+def traceback_reason(message: str) -> str | None:
+    """The exception line (`Type: text`) when `message` is distilabel's record of a worker's
+    traceback, else None."""
+    if not message.startswith(_TRACEBACK_START):
+        return None
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[-1].strip() if len(lines) > 1 else None
+
+
+def cache_location(pipeline) -> dict:
+    """The paths of a pipeline's cache for its current steps: keys `pipeline`, `batch_manager`,
+    `steps_data`, `data`, `batch_input_data`, `log_file`, `stages_file`."""
+    return pipeline._cache_location
+
+
+def steps_load_status(pipeline, steps: list[str]) -> dict[str, int]:
+    """{step: replicas loaded, or a _STEP_*_CODE} for `steps`, read under the pipeline's lock."""
+    with pipeline._steps_load_status_lock:
+        return pipeline._get_steps_load_status(steps)
+
+
+def stop_called(pipeline) -> bool:
+    """Whether the pipeline was asked to stop (Ctrl+C, or a failed global step)."""
+    return bool(pipeline._stop_called)
