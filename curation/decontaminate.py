@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.batch import ROWS_FILE, Batch, file_sha256, with_drop_columns, write_child_batch
+from curation.contract import COL_GENERATIONS, COL_INSTRUCTION, COL_PARENT_ROW, COL_RESPONSE
 from curation.errors import BadInput
 
 DEFAULT_NGRAM = 13
@@ -364,14 +365,14 @@ def _row_texts(chunk: pa.RecordBatch, kind: str) -> tuple[pa.Array, np.ndarray, 
     """(texts, the chunk row of each, slot: 0 the instruction, 1.. the responses in order)."""
     n = chunk.num_rows
     names = chunk.schema.names
-    texts = [chunk.column(names.index("instruction")) if "instruction" in names else pa.nulls(n, pa.string())]
+    texts = [chunk.column(names.index(COL_INSTRUCTION)) if COL_INSTRUCTION in names else pa.nulls(n, pa.string())]
     rows, slots = [np.arange(n)], [np.zeros(n, np.int64)]
-    if kind == "sft" and "response" in names:
-        texts.append(chunk.column(names.index("response")))
+    if kind == "sft" and COL_RESPONSE in names:
+        texts.append(chunk.column(names.index(COL_RESPONSE)))
         rows.append(np.arange(n))
         slots.append(np.ones(n, np.int64))
-    elif kind == "preference" and "generations" in names:
-        generations = chunk.column(names.index("generations"))
+    elif kind == "preference" and COL_GENERATIONS in names:
+        generations = chunk.column(names.index(COL_GENERATIONS))
         parents = pc.list_parent_indices(generations).to_numpy().astype(np.int64)
         texts.append(pc.list_flatten(generations))
         rows.append(parents)
@@ -382,8 +383,8 @@ def _row_texts(chunk: pa.RecordBatch, kind: str) -> tuple[pa.Array, np.ndarray, 
 
 def _slot_name(kind: str, slot: int) -> str:
     if slot == 0:
-        return "instruction"
-    return "response" if kind == "sft" else f"generations[{slot - 1}]"
+        return COL_INSTRUCTION
+    return COL_RESPONSE if kind == "sft" else f"{COL_GENERATIONS}[{slot - 1}]"
 
 
 def find_contamination(index: BenchmarkIndex, chunk: pa.RecordBatch, kind: str, first_row: int = 0) -> list[Contamination]:
@@ -448,7 +449,7 @@ def _open_rows(batch: Batch) -> pq.ParquetFile:
 
 def scan_batch(batch: Batch, index: BenchmarkIndex, chunk_rows: int = _ROWS_PER_CHUNK) -> Iterator[Contamination]:
     """Every contaminated row of `batch`, reading its rows file a chunk at a time."""
-    columns = ["instruction", "response" if batch.kind == "sft" else "generations"]
+    columns = [COL_INSTRUCTION, COL_RESPONSE if batch.kind == "sft" else COL_GENERATIONS]
     rows_file = _open_rows(batch)
     present = [c for c in columns if c in rows_file.schema_arrow.names]
     first = 0
@@ -495,7 +496,7 @@ def _split_rows(batch: Batch, drop: np.ndarray) -> tuple[pa.Table, pa.Table]:
 def _dropped_table(table: pa.Table, found: list[Contamination], benchmarks: list[Benchmark]) -> pa.Table:
     """The dropped rows, whole (the parent's schema, also when none was dropped), plus what they share."""
     columns = {
-        "parent_row": pa.array([c.row for c in found], type=pa.int64()),
+        COL_PARENT_ROW: pa.array([c.row for c in found], type=pa.int64()),
         "benchmark": pa.array([benchmarks[c.benchmark].name for c in found], type=pa.string()),
         "benchmark_split": pa.array([c.split for c in found], type=pa.string()),
         "benchmark_row": pa.array([c.benchmark_row for c in found], type=pa.int64()),

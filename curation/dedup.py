@@ -90,9 +90,9 @@ def signatures(texts: Iterable[str]) -> np.ndarray:
 
 def row_text(kind: str, row: dict, include_response: bool = False) -> str:
     """What a batch row is compared by."""
-    parts = [row.get("instruction") or ""]
+    parts = [row.get(c.COL_INSTRUCTION) or ""]
     if include_response:
-        parts += [row.get("response") or ""] if kind == "sft" else list(row.get("generations") or [])
+        parts += [row.get(c.COL_RESPONSE) or ""] if kind == "sft" else list(row.get(c.COL_GENERATIONS) or [])
     return "\n".join(p for p in parts if p)
 
 
@@ -222,7 +222,7 @@ def dedup_batch(batch: Batch, *, threshold: float = DEFAULT_THRESHOLD, against: 
         "removed": len(duplicates),
         "within_batch": sum(d.found_in == "batch" for d in duplicates),
         "against_dataset": sum(d.found_in == "dataset" for d in duplicates),
-        "compared": "instruction+response" if include_response else "instruction",
+        "compared": f"{c.COL_INSTRUCTION}+{c.COL_RESPONSE}" if include_response else c.COL_INSTRUCTION,
         "shingles": SHINGLES,
         "num_perm": NUM_PERM,
         "against": {"dataset": against, "workspace": workspace, "records": len(records)} if against else None,
@@ -236,7 +236,7 @@ def _dropped_table(batch: Batch, duplicates: list[Duplicate]) -> pa.Table:
     """The dropped rows, whole (the parent's schema, also when none was dropped), plus what they duplicate."""
     table = pq.read_table(batch.path / ROWS_FILE).take(pa.array([d.row for d in duplicates], type=pa.int64()))
     columns = {
-        "parent_row": pa.array([d.row for d in duplicates], type=pa.int64()),
+        c.COL_PARENT_ROW: pa.array([d.row for d in duplicates], type=pa.int64()),
         "duplicate_of_row": pa.array([d.of_row for d in duplicates], type=pa.int64()),
         "duplicate_of_record": pa.array([d.of_record for d in duplicates], type=pa.string()),
         "similarity": pa.array([round(d.similarity, 4) for d in duplicates], type=pa.float64()),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from curation.batch import Batch, load_batch, write_child_batch
+from curation.contract import COL_COMPLEXITY_SCORE, COL_QUALITY_SCORE
 from curation.embeddings import INSTRUCTION_EMBEDDING, EmbedderSpec, embed_rows
 from curation.errors import BadInput
 
@@ -37,7 +38,7 @@ def _number(value) -> float | None:
 
 def deita_score(row: dict) -> float:
     """complexity × quality; one of them when the other is missing; 0 without either."""
-    complexity, quality = _number(row.get("complexity_score")), _number(row.get("quality_score"))
+    complexity, quality = _number(row.get(COL_COMPLEXITY_SCORE)), _number(row.get(COL_QUALITY_SCORE))
     if complexity and quality:
         return complexity * quality
     return complexity or quality or 0.0
@@ -85,7 +86,7 @@ def select(rows: list[dict], k: int, threshold: float = DEFAULT_THRESHOLD,
 
 
 def _require_scores(rows: list[dict], where: str) -> None:
-    if not any(_number(r.get("complexity_score")) or _number(r.get("quality_score")) for r in rows):
+    if not any(_number(r.get(COL_COMPLEXITY_SCORE)) or _number(r.get(COL_QUALITY_SCORE)) for r in rows):
         raise BadInput(f"{where} has no Deita scores (complexity_score, quality_score)",
                        hint="generate it with `--deita` (sft recipes)")
 

@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from curation.batch import Batch, load_batch, write_child_batch
+from curation.contract import COL_INSTRUCTION, COL_INSTRUCTION_EMBEDDING, COL_RESPONSE, COL_RESPONSE_EMBEDDING
 from curation.errors import BadInput, BackendUnavailable, UnknownBackend
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-INSTRUCTION_EMBEDDING = "instruction_embedding"
-RESPONSE_EMBEDDING = "response_embedding"
+INSTRUCTION_EMBEDDING = COL_INSTRUCTION_EMBEDDING  # the shorter names push and Deita selection import
+RESPONSE_EMBEDDING = COL_RESPONSE_EMBEDDING
 # The column each embedding is made from.
-SOURCES = {INSTRUCTION_EMBEDDING: "instruction", RESPONSE_EMBEDDING: "response"}
+SOURCES = {INSTRUCTION_EMBEDDING: COL_INSTRUCTION, RESPONSE_EMBEDDING: COL_RESPONSE}
 DEFAULT_EMBEDDER = "llamacpp"
 EMBEDDERS = ("llamacpp", "openai")
 CHUNK = 32  # texts per encode call: bounded memory, a steady pace
@@ -49,7 +50,7 @@ def _mean_pooled_class():
         def load(self) -> None:
             from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 
-            from distilabel.models.embeddings.base import Embeddings
+            from distilabel.models.embeddings import Embeddings
 
             Embeddings.load(self)
             self._model = Llama(
@@ -65,7 +66,7 @@ def _mean_pooled_class():
 
 
 def _openai_class():
-    from distilabel.models.embeddings.base import Embeddings
+    from distilabel.models.embeddings import Embeddings
     from pydantic import Field, PrivateAttr, SecretStr
 
     class OpenAIEmbeddings(Embeddings):
@@ -184,7 +185,7 @@ def embed_rows(rows: list[dict], spec: EmbedderSpec | None = None, *, responses:
     {"model", "dimensions", "columns"}. A row without the text gets None."""
     spec = spec or parse_embedder(None)
     columns = [INSTRUCTION_EMBEDDING] + ([RESPONSE_EMBEDDING] if responses else [])
-    if responses and not any(isinstance(r.get("response"), str) for r in rows):
+    if responses and not any(isinstance(r.get(COL_RESPONSE), str) for r in rows):
         raise BadInput("--responses embeds the `response` column, and these rows have none (a preference batch?)")
     embedder = build_embedder(spec)
     embedder.load()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from curation.batch import Batch, file_sha256, load_batch, parent_entry
+from curation.contract import COL_GENERATIONS, COL_INSTRUCTION
 from curation.errors import BatchNotFound, SeedFileError
 from curation.seed_values import check_rows
 
@@ -102,8 +103,8 @@ def _is_text(value) -> bool:
 
 def has_candidates(row: dict) -> bool:
     """A row that already carries candidate responses: `instruction` and a non-empty `generations` list."""
-    gens = row.get("generations")
-    return _is_text(row.get("instruction")) and isinstance(gens, list) and any(_is_text(g) for g in gens)
+    gens = row.get(COL_GENERATIONS)
+    return _is_text(row.get(COL_INSTRUCTION)) and isinstance(gens, list) and any(_is_text(g) for g in gens)
 
 
 def _batch_source(path: Path) -> Batch | None:

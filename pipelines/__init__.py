@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from curation.contract import COL_INSTRUCTION, COL_RESPONSE
 from curation.errors import UnknownRecipe
 
 
@@ -40,19 +41,19 @@ RECIPES: dict[str, RecipeInfo] = {
         RecipeInfo("magpie", "sft", "Magpie: the model writes the user turn from its chat template",
                    "pipelines.magpie", rows_help="instruction, response, model_name"),
         RecipeInfo("evol-instruct", "sft", "Evol-Instruct: seed instructions rewritten to be harder, then answered",
-                   "pipelines.evol_instruct", ("instruction",), True, "`instruction`",
+                   "pipelines.evol_instruct", (COL_INSTRUCTION,), True, "`instruction`",
                    "instruction (evolved), response, model_name, seed_instruction"),
         RecipeInfo("responses", "preference", "--num-generations responses per instruction (one or more backends)",
-                   "pipelines.responses", ("instruction",), True,
+                   "pipelines.responses", (COL_INSTRUCTION,), True,
                    "`instruction` (an evol-instruct or other sft batch works)",
                    "instruction, generations [N], generation_models [N]"),
         RecipeInfo("evol-quality", "preference", "EvolQuality: each response rewritten to be better, originals kept",
-                   "pipelines.evol_quality", ("instruction", "response"), True,
+                   "pipelines.evol_quality", (COL_INSTRUCTION, COL_RESPONSE), True,
                    "`instruction` + `response` (an sft batch), or `instruction` + `generations` (a responses batch)",
                    "instruction, generations = N originals then their N rewrites, generation_models, "
                    "candidate_origin ['original'.., 'evolved'..]", candidates=True),
         RecipeInfo("ultrafeedback", "preference", "responses rated 1-5 by an LLM judge -> chosen/rejected",
-                   "pipelines.ultrafeedback", ("instruction",), True,
+                   "pipelines.ultrafeedback", (COL_INSTRUCTION,), True,
                    "`instruction` (responses generated here), or rows with `generations` (a responses or "
                    "evol-quality batch: all of them rated, none generated)",
                    "instruction, generations, generation_models, [candidate_origin], ratings, rationales, "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from distilabel.pipeline import Pipeline
 from distilabel.steps.tasks import EvolInstruct
 
+from curation.contract import COL_INSTRUCTION
 from pipelines.recipe import RecipeContext
 from pipelines.sft_common import instructions_then_responses, sft_rows
 
@@ -14,7 +15,7 @@ OVERSAMPLE = 1.5
 
 def build(ctx: RecipeContext) -> Pipeline:
     wanted = max(1, round(ctx.num_rows * OVERSAMPLE))
-    data = [{"seed_instruction": s["instruction"]} for s in ctx.seed_rows(wanted)]
+    data = [{"seed_instruction": s[COL_INSTRUCTION]} for s in ctx.seed_rows(wanted)]
     return instructions_then_responses(
         ctx, "curation-evol-instruct", data, column="evolved_instruction",
         write_instructions=lambda: EvolInstruct(

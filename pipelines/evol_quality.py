@@ -16,6 +16,7 @@ from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import EvolQuality
 
+from curation import contract as c
 from curation.seeds import has_candidates
 from pipelines.recipe import RecipeContext, raw_output
 from pipelines.steps import DropEmpty
@@ -27,20 +28,20 @@ ORIGINAL, EVOLVED = "original", "evolved"
 def originals(seed: dict) -> list[tuple[str, str, str]]:
     """(text, model, origin) of each candidate a seed row brings: its `generations`, else its `response`."""
     if has_candidates(seed):
-        gens = list(seed["generations"])
-        models = list(seed.get("generation_models") or [])
-        origins = list(seed.get("candidate_origin") or [])
+        gens = list(seed[c.COL_GENERATIONS])
+        models = list(seed.get(c.COL_GENERATION_MODELS) or [])
+        origins = list(seed.get(c.COL_CANDIDATE_ORIGIN) or [])
         return [
             (text, str(models[i]) if i < len(models) and models[i] else SEED_MODEL,
              origins[i] if i < len(origins) and origins[i] else ORIGINAL)
             for i, text in enumerate(gens) if isinstance(text, str) and text.strip()
         ]
-    return [(seed["response"], seed.get("model_name") or SEED_MODEL, ORIGINAL)]
+    return [(seed[c.COL_RESPONSE], seed.get(c.COL_MODEL_NAME) or SEED_MODEL, ORIGINAL)]
 
 
 def build(ctx: RecipeContext) -> Pipeline:
     data = [
-        {"instruction": seed["instruction"], "response": text, "row_id": row_id, "candidate": j}
+        {c.COL_INSTRUCTION: seed[c.COL_INSTRUCTION], c.COL_RESPONSE: text, "row_id": row_id, "candidate": j}
         for row_id, seed in enumerate(ctx.seed_rows(ctx.num_rows))
         for j, (text, _, _) in enumerate(originals(seed))
     ]
@@ -59,7 +60,7 @@ def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
     """
     rewrites: dict[int, dict[int, dict]] = defaultdict(dict)
     for row in rows:
-        if row["evolved_response"].strip() != row["response"].strip():
+        if row["evolved_response"].strip() != row[c.COL_RESPONSE].strip():
             rewrites[row["row_id"]].setdefault(row["candidate"], row)
     evolver = f"evol-quality:{ctx.backends[0].model_label}"
     out = []
@@ -70,11 +71,11 @@ def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
         base = originals(seed)
         order = sorted(done)
         out.append({
-            "instruction": seed["instruction"],
-            "generations": [text for text, _, _ in base] + [done[j]["evolved_response"] for j in order],
-            "generation_models": [model for _, model, _ in base] + [evolver] * len(order),
-            "candidate_origin": [origin for _, _, origin in base] + [EVOLVED] * len(order),
-            "evolved_from": [None] * len(base) + order,
-            "raw_output": json.dumps([json.loads(raw_output(done[j])) for j in order], ensure_ascii=False),
+            c.COL_INSTRUCTION: seed[c.COL_INSTRUCTION],
+            c.COL_GENERATIONS: [text for text, _, _ in base] + [done[j]["evolved_response"] for j in order],
+            c.COL_GENERATION_MODELS: [model for _, model, _ in base] + [evolver] * len(order),
+            c.COL_CANDIDATE_ORIGIN: [origin for _, _, origin in base] + [EVOLVED] * len(order),
+            c.COL_EVOLVED_FROM: [None] * len(base) + order,
+            c.COL_RAW_OUTPUT: json.dumps([json.loads(raw_output(done[j])) for j in order], ensure_ascii=False),
         })
     return out[: ctx.num_rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from distilabel.pipeline import Pipeline
 from distilabel.steps.tasks import MagpieGenerator
 
+from curation.contract import COL_INSTRUCTION, COL_RESPONSE
 from pipelines.recipe import RecipeContext
 from pipelines.sft_common import sft_rows
 from pipelines.steps import CleanInstructions, DropEmpty
@@ -21,8 +22,8 @@ def build(ctx: RecipeContext) -> Pipeline:
             num_rows=ctx.num_rows * OVERSAMPLE,
             batch_size=8,
         )
-        clean = CleanInstructions(name="clean_instructions", column="instruction", limit=ctx.num_rows)
-        drop_empty = DropEmpty(name="drop_empty_responses", columns=["response"])
+        clean = CleanInstructions(name="clean_instructions", column=COL_INSTRUCTION, limit=ctx.num_rows)
+        drop_empty = DropEmpty(name="drop_empty_responses", columns=[COL_RESPONSE])
         magpie >> clean >> drop_empty
     return pipeline
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from distilabel.steps import GroupColumns, LoadDataFromDicts
 from distilabel.steps.tasks import TextGeneration
 
+from curation import contract as c
 from curation.backends import model_path
 from pipelines.recipe import RecipeContext, raw_output
 from pipelines.steps import FlattenGenerations
@@ -15,7 +16,7 @@ from pipelines.steps import FlattenGenerations
 def load_instructions(ctx: RecipeContext):
     """The seed instructions, cycled to `num_rows` rows."""
     rows = ctx.seed_rows(ctx.num_rows)
-    return LoadDataFromDicts(name="seeds", data=[{"instruction": s["instruction"]} for s in rows])
+    return LoadDataFromDicts(name="seeds", data=[{c.COL_INSTRUCTION: s[c.COL_INSTRUCTION]} for s in rows])
 
 
 def generate_candidates(ctx: RecipeContext, upstream):
@@ -40,16 +41,16 @@ def generate_candidates(ctx: RecipeContext, upstream):
 
 def usable_indexes(row: dict) -> list[int]:
     """Indexes of the non-empty responses of a distilabel row."""
-    return [i for i, g in enumerate(row["generations"]) if g]
+    return [i for i, g in enumerate(row[c.COL_GENERATIONS]) if g]
 
 
 def preference_row(row: dict, keep: list[int], ctx: RecipeContext) -> dict:
     """One distilabel row → a batch row of kind `preference`, keeping responses at `keep`."""
     return {
-        "instruction": row["instruction"],
-        "generations": [row["generations"][i] for i in keep],
-        "generation_models": [_label(row["generation_models"][i], ctx) for i in keep],
-        "raw_output": raw_output(row),
+        c.COL_INSTRUCTION: row[c.COL_INSTRUCTION],
+        c.COL_GENERATIONS: [row[c.COL_GENERATIONS][i] for i in keep],
+        c.COL_GENERATION_MODELS: [_label(row[c.COL_GENERATION_MODELS][i], ctx) for i in keep],
+        c.COL_RAW_OUTPUT: raw_output(row),
     }
 
 

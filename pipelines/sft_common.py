@@ -7,6 +7,7 @@ from collections.abc import Callable
 from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import TextGeneration
 
+from curation import contract as c
 from pipelines.recipe import RecipeContext, raw_output
 from pipelines.steps import (
     CleanInstructions, DropEmpty, JudgeComplexityScorer, JudgeQualityScorer, WrapForDeita, deita_scores_schema,
@@ -28,9 +29,9 @@ def instructions_then_responses(ctx: RecipeContext, name: str, data: list[dict],
 def respond(ctx: RecipeContext, upstream):
     """instruction → response (+ Deita complexity/quality scores when asked); returns the last step."""
     answer = TextGeneration(
-        name="respond", llm=ctx.llm(), input_batch_size=16, output_mappings={"generation": "response"}
+        name="respond", llm=ctx.llm(), input_batch_size=16, output_mappings={"generation": c.COL_RESPONSE}
     )
-    drop_empty = DropEmpty(name="drop_empty_responses", columns=["response"])
+    drop_empty = DropEmpty(name="drop_empty_responses", columns=[c.COL_RESPONSE])
     upstream >> answer >> drop_empty
     if not ctx.deita:
         return drop_empty
@@ -58,14 +59,14 @@ def sft_rows(rows: list[dict], ctx: RecipeContext, extra_columns: tuple[str, ...
     out = []
     for row in rows[: ctx.num_rows]:
         item = {
-            "instruction": row["instruction"],
-            "response": row["response"],
-            "model_name": ctx.backends[0].model_label,
-            "raw_output": raw_output(row),
+            c.COL_INSTRUCTION: row[c.COL_INSTRUCTION],
+            c.COL_RESPONSE: row[c.COL_RESPONSE],
+            c.COL_MODEL_NAME: ctx.backends[0].model_label,
+            c.COL_RAW_OUTPUT: raw_output(row),
         }
         if ctx.deita:
-            item["complexity_score"] = _first_score(row.get("complexity_scores"))
-            item["quality_score"] = _first_score(row.get("quality_scores"))
+            item[c.COL_COMPLEXITY_SCORE] = _first_score(row.get("complexity_scores"))
+            item[c.COL_QUALITY_SCORE] = _first_score(row.get("quality_scores"))
         for column in extra_columns:
             item[column] = row.get(column)
         out.append(item)

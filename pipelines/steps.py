@@ -12,6 +12,7 @@ from distilabel.steps.tasks import ComplexityScorer, QualityScorer, TextGenerati
 from pydantic import PrivateAttr
 
 from curation.cleaning import clean_instructions, clean_response
+from curation.contract import COL_GENERATION_MODELS, COL_GENERATIONS, COL_INSTRUCTION, COL_RESPONSE
 from curation.logs import PROGRESS_ATTR
 from pipelines.recipe import step_metadata
 
@@ -41,7 +42,7 @@ class CleanInstructions(GlobalStep):
 
     @property
     def outputs(self) -> list[str]:
-        return ["instruction", "raw_instruction", "instruction_metadata"]
+        return [COL_INSTRUCTION, "raw_instruction", "instruction_metadata"]
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         seen: set[str] = set()
@@ -51,8 +52,8 @@ class CleanInstructions(GlobalStep):
             for instruction in clean_instructions(raw, seen):
                 if self.limit is not None and len(rows) >= self.limit:
                     break
-                out = {k: v for k, v in row.items() if k not in (self.column, "instruction", "distilabel_metadata")}
-                rows.append({**out, "instruction": instruction, "raw_instruction": raw,
+                out = {k: v for k, v in row.items() if k not in (self.column, COL_INSTRUCTION, "distilabel_metadata")}
+                rows.append({**out, COL_INSTRUCTION: instruction, "raw_instruction": raw,
                              "instruction_metadata": row.get("distilabel_metadata") or {}})
         if not rows:
             # distilabel 1.5.3 waits forever on an empty batch sent to the next step; a global
@@ -128,7 +129,7 @@ class FlattenGenerations(Step):
 
     @property
     def outputs(self) -> list[str]:
-        return ["generations", "generation_models", "generation_metadata"]
+        return [COL_GENERATIONS, COL_GENERATION_MODELS, "generation_metadata"]
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         for row in inputs:
@@ -137,7 +138,7 @@ class FlattenGenerations(Step):
                 for text in gens if isinstance(gens, list) else [gens]:
                     generations.append(clean_response(text))
                     models.append(model)
-            row["generations"], row["generation_models"] = generations, models
+            row[COL_GENERATIONS], row[COL_GENERATION_MODELS] = generations, models
             row["generation_metadata"] = row.pop("distilabel_metadata", None) or []
         yield inputs
 
@@ -147,7 +148,7 @@ class WrapForDeita(Step):
 
     @property
     def inputs(self) -> list[str]:
-        return ["instruction", "response"]
+        return [COL_INSTRUCTION, COL_RESPONSE]
 
     @property
     def outputs(self) -> list[str]:
@@ -155,8 +156,8 @@ class WrapForDeita(Step):
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         for row in inputs:
-            row["instructions"] = [row["instruction"]]
-            row["responses"] = [row["response"]]
+            row["instructions"] = [row[COL_INSTRUCTION]]
+            row["responses"] = [row[COL_RESPONSE]]
         yield inputs
 
 
@@ -201,7 +202,7 @@ class JudgeUltraFeedback(JSONAnswerMixin, UltraFeedback):
     """
 
     def answer_schema(self, input: dict) -> dict:
-        return ultrafeedback_schema(len(input["generations"]))
+        return ultrafeedback_schema(len(input[COL_GENERATIONS]))
 
 
 class JudgeComplexityScorer(JSONAnswerMixin, ComplexityScorer):

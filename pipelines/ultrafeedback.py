@@ -11,12 +11,13 @@ from __future__ import annotations
 from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
 
+from curation import contract as c
 from curation.seeds import has_candidates
 from pipelines.preference_common import generate_candidates, load_instructions, preference_row, usable_indexes
 from pipelines.recipe import RecipeContext
 from pipelines.steps import JudgeUltraFeedback, ultrafeedback_schema
 
-CARRIED = ("candidate_origin", "evolved_from")  # lists parallel to `generations`, kept through the judge
+CARRIED = (c.COL_CANDIDATE_ORIGIN, c.COL_EVOLVED_FROM)  # lists parallel to `generations`, kept through the judge
 
 
 def seeded_candidates(ctx: RecipeContext) -> list[dict]:
@@ -24,16 +25,16 @@ def seeded_candidates(ctx: RecipeContext) -> list[dict]:
     rows = [s for s in ctx.seed_rows(ctx.num_rows) if has_candidates(s)]
     out = []
     for seed in rows:
-        gens = list(seed["generations"])
-        models = list(seed.get("generation_models") or [])
+        gens = list(seed[c.COL_GENERATIONS])
+        models = list(seed.get(c.COL_GENERATION_MODELS) or [])
         row = {
-            "instruction": seed["instruction"],
-            "generations": [g if isinstance(g, str) else "" for g in gens],
-            "generation_models": [str(m) if m else "seed" for m in models + [None] * (len(gens) - len(models))],
-            "candidate_origin": list(seed.get("candidate_origin") or ["original"] * len(gens)),
+            c.COL_INSTRUCTION: seed[c.COL_INSTRUCTION],
+            c.COL_GENERATIONS: [g if isinstance(g, str) else "" for g in gens],
+            c.COL_GENERATION_MODELS: [str(m) if m else "seed" for m in models + [None] * (len(gens) - len(models))],
+            c.COL_CANDIDATE_ORIGIN: list(seed.get(c.COL_CANDIDATE_ORIGIN) or ["original"] * len(gens)),
         }
-        if seed.get("evolved_from") is not None:
-            row["evolved_from"] = list(seed["evolved_from"])
+        if seed.get(c.COL_EVOLVED_FROM) is not None:
+            row[c.COL_EVOLVED_FROM] = list(seed[c.COL_EVOLVED_FROM])
         out.append(row)
     return out
 
@@ -58,7 +59,7 @@ def _judge_schema(low: int, high: int) -> dict:
 
 def build(ctx: RecipeContext) -> Pipeline:
     seeded = seeded_candidates(ctx)
-    counts = [len(r["generations"]) for r in seeded] or [ctx.total_generations]
+    counts = [len(r[c.COL_GENERATIONS]) for r in seeded] or [ctx.total_generations]
     with ctx.pipeline("curation-ultrafeedback") as pipeline:
         if seeded:
             candidates = LoadDataFromDicts(name="candidates", data=seeded)
@@ -93,26 +94,26 @@ def to_rows(rows: list[dict], ctx: RecipeContext) -> list[dict]:
         keep = usable_indexes(row)
         if len(keep) < 2:
             continue
-        ratings, rationales = row.get("ratings") or [], row.get("rationales") or []
+        ratings, rationales = row.get(c.COL_RATINGS) or [], row.get(c.COL_RATIONALES) or []
         ratings = [_as_rating(ratings[i]) if i < len(ratings) else None for i in keep]
         rationales = [(rationales[i] if i < len(rationales) else None) or "" for i in keep]
         chosen, rejected = chosen_rejected(ratings)
         carried = {}
-        if row.get("candidate_origin") is not None:
-            origins = list(row["candidate_origin"])
-            carried["candidate_origin"] = [origins[i] if i < len(origins) else None for i in keep]
-        if row.get("evolved_from") is not None:
-            sources = list(row["evolved_from"])
-            carried["evolved_from"] = [keep.index(sources[i]) if i < len(sources) and sources[i] in keep else None
+        if row.get(c.COL_CANDIDATE_ORIGIN) is not None:
+            origins = list(row[c.COL_CANDIDATE_ORIGIN])
+            carried[c.COL_CANDIDATE_ORIGIN] = [origins[i] if i < len(origins) else None for i in keep]
+        if row.get(c.COL_EVOLVED_FROM) is not None:
+            sources = list(row[c.COL_EVOLVED_FROM])
+            carried[c.COL_EVOLVED_FROM] = [keep.index(sources[i]) if i < len(sources) and sources[i] in keep else None
                                        for i in keep]
         out.append(
             {
                 **preference_row(row, keep, ctx),
                 **carried,
-                "ratings": ratings,
-                "rationales": rationales,
-                "judge_model": judge,
-                "chosen_index": chosen,
+                c.COL_RATINGS: ratings,
+                c.COL_RATIONALES: rationales,
+                c.COL_JUDGE_MODEL: judge,
+                c.COL_CHOSEN_INDEX: chosen,
                 "rejected_index": rejected,
             }
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from curation.contract import COL_RAW_OUTPUT
 from curation.options import cli_fields
 from pipelines import RECIPES, recipe_help
 
@@ -144,7 +145,7 @@ def show_cmd(batch_id, num_rows):
             click.echo(line)
     click.echo(json.dumps(batch.manifest, indent=2, sort_keys=True))
     for row in rows:
-        click.echo(json.dumps({k: v for k, v in row.items() if k != "raw_output"}, ensure_ascii=False, default=str))
+        click.echo(json.dumps({k: v for k, v in row.items() if k != COL_RAW_OUTPUT}, ensure_ascii=False, default=str))
 
 
 def _summary(batch) -> dict:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import datasets
 from huggingface_hub import DatasetCardData
 
+from curation import contract as c
 from curation.export.formats import Format
 from curation.export.select import Counts
 from curation.export.write import DATA_DIR, SPLIT, Written
@@ -60,23 +61,23 @@ class Tally:
     _candidates: dict = field(default_factory=dict, repr=False)
 
     def add(self, row: dict) -> None:
-        self.recipes[row["recipe"] or "unknown"] += 1
-        self.models[row["model"] or "unknown"] += 1
-        self.batches[row["batch_id"] or ""] += 1
+        self.recipes[row[c.META_RECIPE] or "unknown"] += 1
+        self.models[row[c.META_MODEL] or "unknown"] += 1
+        self.batches[row[c.META_BATCH_ID] or ""] += 1
         self.unanimous += row["agreement"] == 1.0
         self.share_sum += row["agreement"]
-        if "chosen" in row and row["batch_id"]:
+        if "chosen" in row and row[c.META_BATCH_ID]:
             pair = self._origin_pair(row)
             if pair is not None:
                 self.origins[pair] += 1
 
     def _origin_pair(self, row: dict) -> tuple[str, str] | None:
         """Where the chosen and rejected responses came from (original/evolved), from the batch on this machine."""
-        batch_id = row["batch_id"]
+        batch_id = row[c.META_BATCH_ID]
         if batch_id not in self._candidates:
             self._candidates[batch_id] = _candidate_origins(batch_id)
         by_index = self._candidates[batch_id]
-        index = str(row["record_id"]).rsplit(":", 1)[-1]
+        index = str(row[c.EXPORT_RECORD_ID]).rsplit(":", 1)[-1]
         if not by_index or not index.isdigit() or int(index) not in by_index:
             return None
         origin = dict(by_index[int(index)])
@@ -92,9 +93,10 @@ def _candidate_origins(batch_id: str) -> dict[int, list[tuple[str, str]]] | None
     if batch is None:
         return None
     rows = batch.rows()
-    if not rows or "candidate_origin" not in rows[0]:
+    if not rows or c.COL_CANDIDATE_ORIGIN not in rows[0]:
         return None
-    return {i: list(zip(r.get("generations") or [], r.get("candidate_origin") or [])) for i, r in enumerate(rows)}
+    return {i: list(zip(r.get(c.COL_GENERATIONS) or [], r.get(c.COL_CANDIDATE_ORIGIN) or []))
+            for i, r in enumerate(rows)}
 
 
 def chains(batch_ids) -> list[tuple[str, str]]:

@@ -27,10 +27,11 @@ TIE = Unusable("tie")
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _PROVENANCE = [
-    ("batch_id", pa.string()),
-    ("recipe", pa.string()),
-    ("model", pa.string()),
-    ("record_id", pa.string()),
+    # An export row keeps the record's metadata names for its provenance.
+    (c.META_BATCH_ID, pa.string()),
+    (c.META_RECIPE, pa.string()),
+    (c.META_MODEL, pa.string()),
+    (c.EXPORT_RECORD_ID, pa.string()),
     ("annotators", pa.list_(pa.string())),
     ("agreement", pa.float64()),
 ]
@@ -141,10 +142,10 @@ def build_row(
     meta = record.metadata
     return {
         **fmt.row(record, answer),
-        "batch_id": _text(meta.get("batch_id")),
-        "recipe": _text(meta.get("recipe")),
-        "model": _text(meta.get("model")),
-        "record_id": record.id,
+        c.META_BATCH_ID: _text(meta.get(c.META_BATCH_ID)),
+        c.META_RECIPE: _text(meta.get(c.META_RECIPE)),
+        c.META_MODEL: _text(meta.get(c.META_MODEL)),
+        c.EXPORT_RECORD_ID: record.id,
         "annotators": sorted(usernames(r.user_id) for r in submitted),
         "agreement": round(share, 4),
     }

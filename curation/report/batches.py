@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from curation import settings
+from curation.contract import META_BATCH_ID, META_RECIPE
 from curation.batch import Batch, list_batches, load_batch
 from curation.errors import BatchNotFound
 from curation.report.read import RecordView
@@ -16,8 +17,9 @@ NOT_HERE = "not on this machine"
 
 def batches_behind(records: list[RecordView]) -> list[dict]:
     """One entry per batch id found in the records (oldest id first), plus records without one."""
-    counts = Counter(str(r.metadata["batch_id"]) for r in records if r.metadata.get("batch_id"))
-    recipes = {str(r.metadata["batch_id"]): r.metadata.get("recipe") for r in records if r.metadata.get("batch_id")}
+    counts = Counter(str(r.metadata[META_BATCH_ID]) for r in records if r.metadata.get(META_BATCH_ID))
+    recipes = {str(r.metadata[META_BATCH_ID]): r.metadata.get(META_RECIPE)
+               for r in records if r.metadata.get(META_BATCH_ID)}
     finder = _BatchFinder()
     entries = [_entry(batch_id, counts[batch_id], recipes[batch_id], finder) for batch_id in sorted(counts)]
     orphans = len(records) - sum(counts.values())

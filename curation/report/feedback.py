@@ -76,7 +76,7 @@ def judge_vs_humans(view: DatasetView) -> dict:
     scale = sorted({v for name in ratings for v in view.questions[name].values})
     confusion: Counter = Counter()
     overall = _Judge()
-    groups: dict[str, dict[str, _Judge]] = {"recipe": {}, "judge_model": {}}
+    groups: dict[str, dict[str, _Judge]] = {c.META_RECIPE: {}, c.META_JUDGE_MODEL: {}}
     for record in view.records:
         tallies = [overall, *(_group(groups, key, record, _Judge) for key in groups)]
         judge = record.suggestions.get(c.RANKING)
@@ -135,7 +135,7 @@ class _Edits:
 
 def response_edits(view: DatasetView) -> dict:
     overall = _Edits()
-    groups: dict[str, dict[str, _Edits]] = {"recipe": {}, "model": {}}
+    groups: dict[str, dict[str, _Edits]] = {c.META_RECIPE: {}, c.META_MODEL: {}}
     for record in view.records:
         suggested = record.suggestions.get(c.RESPONSE)
         if not isinstance(suggested, str):

@@ -65,8 +65,9 @@ def _classes(section: str) -> dict[str | None, type]:
 
 def _sdk_object(fail, section: str, at: str, item: Any, client):
     """The SDK object `item` describes, built by its class; the class's errors name `at` and the key."""
-    from argilla._exceptions import ArgillaError
     from pydantic import ValidationError
+
+    from curation.upstream.argilla import ArgillaError
 
     if not isinstance(item, dict):
         raise fail(at, f"expected a mapping, got {item!r}")
@@ -177,8 +178,9 @@ def default_config_path(kind: str) -> Path:
 def load_config(path: str | Path, *, num_responses: int | None = None) -> ReviewConfig:
     """Read and validate a settings file; `num_responses` is the batch's count for `num_responses: auto`."""
     import argilla as rg
-    from argilla._exceptions import SettingsError
     from pydantic import ValidationError
+
+    from curation.upstream.argilla import SettingsError
 
     path = Path(path)
     where = display_path(path)
@@ -238,6 +240,10 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
                 raise fail(section, f"missing {name!r} ({expected}): push fills it and export reads it")
             if types[name] != expected:
                 raise fail(f"{section}.{name}.type", f"must be {expected!r} (export reads it), got {types[name]!r}")
+    declared = {item["name"]: item["type"] for item in items["metadata"]}
+    for name, expected in CONTRACT[kind]["metadata"].items():  # optional, but push fills them typed as listed
+        if name in declared and declared[name] != expected:
+            raise fail(f"metadata.{name}.type", f"must be {expected!r} (push fills it), got {declared[name]!r}")
 
     distribution = data.get("distribution") or {}
     if not isinstance(distribution, dict):

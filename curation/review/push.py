@@ -20,6 +20,7 @@ from curation.argilla import datasets, records
 from curation.argilla.client import review_url
 from curation.argilla.errors import argilla_errors, translate
 from curation.batch import Batch, load_batch
+from curation.contract import COL_GENERATIONS
 from curation.errors import BadInput, ConfigError
 from curation.review.config import ReviewConfig, default_config_path, load_config
 from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id, unreviewable
@@ -148,7 +149,7 @@ def _check_vector_fields(dataset, dims: dict[str, int], name: str) -> None:
 
 
 def _responses_per_row(rows: list[dict]) -> int | None:
-    counts = {len(r.get("generations") or []) for r in rows}
+    counts = {len(r.get(COL_GENERATIONS) or []) for r in rows}
     return max(counts) if counts else None
 
 

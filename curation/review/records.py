@@ -56,10 +56,10 @@ class MappedRecord:
 def row_fields(kind: str, row: dict, num_responses: int | None, field_names) -> dict[str, Any]:
     """The record fields a row fills (before dropping missing values)."""
     if kind == "sft":
-        fields = {c.INSTRUCTION: row.get("instruction"), c.GENERATED_RESPONSE: row.get("response")}
+        fields = {c.INSTRUCTION: row.get(c.COL_INSTRUCTION), c.GENERATED_RESPONSE: row.get(c.COL_RESPONSE)}
     else:
-        generations = list(row.get("generations") or [])[:num_responses]
-        fields = {c.INSTRUCTION: row.get("instruction")}
+        generations = list(row.get(c.COL_GENERATIONS) or [])[:num_responses]
+        fields = {c.INSTRUCTION: row.get(c.COL_INSTRUCTION)}
         fields.update({c.response_field(i + 1): g for i, g in enumerate(generations)})
     for name in field_names:
         if name not in fields and row.get(name) is not None:
@@ -102,7 +102,8 @@ class RecordMapper:
         missing = [name for name in self.required_fields if _empty(fields.get(name))]
         if missing:
             raise InvalidRow(f"row {index}: no value for required field(s) {', '.join(missing)}")
-        metadata = {"batch_id": self.batch.id, "row_index": index, "recipe": self.batch.recipe, **metadata}
+        metadata = {c.META_BATCH_ID: self.batch.id, c.META_ROW_INDEX: index, c.META_RECIPE: self.batch.recipe,
+                    **metadata}
         record = rg.Record(
             id=record_id(self.batch.id, index),
             fields={k: v for k, v in fields.items() if v is not None},
@@ -113,27 +114,26 @@ class RecordMapper:
         return MappedRecord(record, ranks if c.RANKING in self.questions else None)
 
     def _sft(self, row: dict):
-        response = row.get("response")
+        response = row.get(c.COL_RESPONSE)
         suggestions = []
         if isinstance(response, str) and response.strip():
             # The annotator edits the AI's proposal in place: the text question starts from it.
-            suggestions.append(
-                rg.Suggestion(c.RESPONSE, response, agent=row.get("model_name"), score=_deita(row.get("quality_score")))
-            )
+            score = _deita(row.get(c.COL_QUALITY_SCORE))
+            suggestions.append(rg.Suggestion(c.RESPONSE, response, agent=row.get(c.COL_MODEL_NAME), score=score))
         metadata = {
-            "model": row.get("model_name"),
-            "instruction_length": _length(row.get("instruction")),
-            "response_length": _length(response),
-            "quality_score": row.get("quality_score"),
-            "complexity_score": row.get("complexity_score"),
+            c.META_MODEL: row.get(c.COL_MODEL_NAME),
+            c.META_INSTRUCTION_LENGTH: _length(row.get(c.COL_INSTRUCTION)),
+            c.META_RESPONSE_LENGTH: _length(response),
+            c.META_QUALITY_SCORE: row.get(c.COL_QUALITY_SCORE),
+            c.META_COMPLEXITY_SCORE: row.get(c.COL_COMPLEXITY_SCORE),
         }
         return suggestions, metadata, None
 
     def _preference(self, row: dict):
         n = self.config.num_responses
-        generations = list(row.get("generations") or [])
-        judge = row.get("judge_model")
-        ratings = list(row.get("ratings") or [])[:n]
+        generations = list(row.get(c.COL_GENERATIONS) or [])
+        judge = row.get(c.COL_JUDGE_MODEL)
+        ratings = list(row.get(c.COL_RATINGS) or [])[:n]
         suggestions, scale = [], None
         for i, rating in enumerate(ratings):
             question = self.questions.get(c.rating_question(i + 1))
@@ -144,23 +144,23 @@ class RecordMapper:
                 rg.Suggestion(c.rating_question(i + 1), int(rating), agent=judge, score=_scaled(rating, *scale))
             )
         complete = len(ratings) == n and all(r is not None for r in ratings) and len(generations) >= n
-        ranks = _dense_ranks(ratings, row.get("chosen_index")) if complete else None
+        ranks = _dense_ranks(ratings, row.get(c.COL_CHOSEN_INDEX)) if complete else None
         if ranks and scale:
             order = sorted(ranks, key=ranks.get)
             scores = [_scaled(ratings[c.candidate_number(name) - 1], *scale) for name in order]
             suggestions.append(rg.Suggestion(c.RANKING, order, agent=judge, score=scores))
         best = _best(row, ratings)
-        rationales = list(row.get("rationales") or [])
+        rationales = list(row.get(c.COL_RATIONALES) or [])
         if best is not None and best < len(rationales) and (rationales[best] or "").strip():
             suggestions.append(rg.Suggestion(c.CRITIQUE, rationales[best], agent=judge))
         present = [r for r in ratings if r is not None]
         metadata = {
-            "model": sorted({m for m in row.get("generation_models") or [] if m}) or None,
-            "judge_model": judge,
-            "instruction_length": _length(row.get("instruction")),
-            "rating_margin": float(max(present) - min(present)) if len(present) >= 2 else None,
-            "candidate_origin": [f"{c.response_field(i + 1)}: {origin}"
-                                 for i, origin in enumerate((row.get("candidate_origin") or [])[:n])] or None,
+            c.META_MODEL: sorted({m for m in row.get(c.COL_GENERATION_MODELS) or [] if m}) or None,
+            c.META_JUDGE_MODEL: judge,
+            c.META_INSTRUCTION_LENGTH: _length(row.get(c.COL_INSTRUCTION)),
+            c.META_RATING_MARGIN: float(max(present) - min(present)) if len(present) >= 2 else None,
+            c.META_CANDIDATE_ORIGIN: [f"{c.response_field(i + 1)}: {origin}"
+                                      for i, origin in enumerate((row.get(c.COL_CANDIDATE_ORIGIN) or [])[:n])] or None,
         }
         return suggestions, metadata, ranks
 
@@ -208,7 +208,7 @@ def _dense_ranks(ratings: list, chosen: int | None) -> dict[str, int]:
 
 def _best(row: dict, ratings: list) -> int | None:
     """The judge's chosen response: `chosen_index`, else the single top-rated one."""
-    chosen = row.get("chosen_index")
+    chosen = row.get(c.COL_CHOSEN_INDEX)
     if chosen is not None:
         return int(chosen)
     present = [(r, i) for i, r in enumerate(ratings) if r is not None]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from curation.contract import CONTRACT, META_BATCH_ID, META_QUALITY_SCORE, META_RATING_MARGIN
 from curation.errors import ConfigError
 from curation.review.config import default_config_path, load_config
 
@@ -132,6 +133,22 @@ def test_the_sdk_checks_each_item_and_errors_name_the_key(tmp_path, monkeypatch,
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value).startswith(f"sft.yaml: {message}")
+
+
+@pytest.mark.parametrize(
+    "source, name, wrong",
+    [(SFT, META_BATCH_ID, "integer"), (SFT, META_QUALITY_SCORE, "terms"), (PREFERENCE, META_RATING_MARGIN, "integer")],
+)
+def test_metadata_push_fills_keeps_the_contract_type(tmp_path, monkeypatch, source, name, wrong):
+    monkeypatch.chdir(tmp_path)
+
+    def edit(d):
+        next(m for m in d["metadata"] if m["name"] == name)["type"] = wrong
+
+    with pytest.raises(ConfigError) as err:
+        load_config(edited(tmp_path, source, edit), num_responses=None if source == SFT else 3)
+    expected = CONTRACT[yaml.safe_load(source.read_text())["kind"]]["metadata"][name]
+    assert str(err.value) == f"{source.name}: metadata.{name}.type: must be {expected!r} (push fills it), got {wrong!r}"
 
 
 def test_values_are_kept_as_the_sdk_reads_them(tmp_path):
