@@ -1,4 +1,8 @@
-"""A local stand-in for the Hub endpoints huggingface_hub 1.x calls in `create_repo` + `upload_folder`.
+"""A local stand-in for the Hub endpoints huggingface_hub calls in `create_repo` + `upload_folder`.
+
+huggingface_hub 2.x uploads through Xet when `hf_xet` is installed (a content-addressed storage
+protocol of its own, spoken by hf_xet's Rust client); with HF_HUB_DISABLE_XET=1 it takes the git/LFS
+commit path below, which is what this stand-in answers.
 
 Only dataset repos, one branch. Endpoints (as in hf_api.py, _commit_api.py and lfs.py):
 

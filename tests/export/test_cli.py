@@ -23,13 +23,19 @@ TOKEN = "hf_standin_" + uuid.uuid4().hex
 EMPTY_HF_HOME = Path(__import__("tempfile").mkdtemp(prefix="hf-home-"))  # no saved token in it
 
 
+# huggingface_hub >= 2 uploads through Xet (hf_xet's own storage protocol) when hf_xet is installed;
+# the stand-in speaks the Hub's git/LFS commit endpoints, which huggingface_hub still uses without it
+# (HF_HUB_DISABLE_XET). The real Hub serves both: test_real_hub_round_trip takes the Xet path.
+STANDIN_HUB_ENV = {"HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1"}
+
+
 def curate(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run `curate` with the session's Argilla env, no inherited Hub token (HF_TOKEN or saved), plus `env`."""
     # The reviewed datasets live in their own workspace: no session-wide ARGILLA_WORKSPACE either.
     base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT", "ARGILLA_WORKSPACE")}
     base["HF_HOME"] = str(EMPTY_HF_HOME)
     return subprocess.run(
-        [str(CURATE), *args], capture_output=True, text=True, timeout=300, env={**base, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
+        [str(CURATE), *args], capture_output=True, text=True, timeout=300, env={**base, **STANDIN_HUB_ENV, **env}
     )
 
 
@@ -208,10 +214,10 @@ def test_real_hub_round_trip(reviewed, argilla_server):
     api = HfApi(token=os.environ["HF_TOKEN"])
     repo = f"{api.whoami()['name']}/curation-export-test-{uuid.uuid4().hex[:8]}"
     try:
-        done = curate("export", reviewed.sft, "--format", "sft", "--repo-id", repo, "--private",
-                      HF_TOKEN=os.environ["HF_TOKEN"])
+        real_hub = {"HF_TOKEN": os.environ["HF_TOKEN"], "HF_HUB_DISABLE_XET": ""}  # Xet as users get it
+        done = curate("export", reviewed.sft, "--format", "sft", "--repo-id", repo, "--private", **real_hub)
         assert done.returncode == 0, done.stderr
-        pulled = curate("pull", repo, HF_TOKEN=os.environ["HF_TOKEN"])
+        pulled = curate("pull", repo, **real_hub)
         assert pulled.stdout.startswith("5 rows in split 'train'"), pulled.stderr
     finally:
         api.delete_repo(repo, repo_type="dataset", missing_ok=True)
