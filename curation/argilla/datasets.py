@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 import time
 import warnings
 from pathlib import Path
 
 from curation import settings
 from curation.argilla.errors import argilla_errors
-from curation.errors import BadInput
+from curation.errors import ArgillaUnavailable, BadInput
 
 DEFAULT_WORKSPACE = "curation"  # created on a server that has no workspace yet
 DRAFT_MARK = "curation_push_draft"  # dataset metadata key holding the creating push's token
@@ -102,6 +103,12 @@ def check_target(client, name: str, workspace: str | None) -> None:
         workspace_for_new(client, workspace, create=False)
 
 
+# Markers of the drafts this process is creating right now (pushes may run in threads of one
+# process: a marker with our own pid is a killed push's only when no thread here still creates it).
+_CREATING: set[str] = set()
+_CREATING_LOCK = threading.Lock()
+
+
 def _tokens_dir() -> Path:
     return settings.home() / "push-drafts"
 
@@ -155,7 +162,9 @@ def settle_draft(client, name: str, workspace: str | None, wait: float = 60):
                 "or delete the draft in Argilla if it is abandoned",
             )
         creator = _creator(marker)
-        if _alive(creator) and creator != os.getpid():
+        with _CREATING_LOCK:
+            creating_here = marker.name in _CREATING
+        if creating_here or (_alive(creator) and creator != os.getpid()):
             return _published(client, name, draft.workspace.name, wait)  # another push is finishing it
         draft.delete()  # ours, left by a push that was killed
         marker.unlink(missing_ok=True)
@@ -165,11 +174,21 @@ def settle_draft(client, name: str, workspace: str | None, wait: float = 60):
 def create_dataset(client, name: str, workspace, settings_obj, wait: float = 60) -> tuple[object, bool]:
     """(dataset, created): create and publish dataset `name` in `workspace` (an `rg.Workspace`)
     with `settings_obj`; if another push created it meanwhile, theirs once it is published."""
+    token = secrets.token_hex(16)
+    with _CREATING_LOCK:
+        _CREATING.add(token)
+    try:
+        return _create_dataset(client, name, workspace, settings_obj, token, wait)
+    finally:
+        with _CREATING_LOCK:
+            _CREATING.discard(token)
+
+
+def _create_dataset(client, name: str, workspace, settings_obj, token: str, wait: float) -> tuple[object, bool]:
     import argilla as rg
 
     from curation.upstream.argilla import distribution_body, publish_created
 
-    token = secrets.token_hex(16)
     marker = _tokens_dir() / token
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{os.getpid()} {name}")  # kept if this process is killed: the next push removes the draft
@@ -185,7 +204,8 @@ def create_dataset(client, name: str, workspace, settings_obj, wait: float = 60)
         # Another push is creating it: 409, or 500 when both passed the server's name check at
         # once and the database's unique index refused the second insert (argilla-server 2.8).
         if response.status_code == 409 or (
-            response.status_code >= 500 and find_dataset(client, name, workspace.name, drafts=True) is not None
+            response.status_code >= 500 and _after_server_error(
+                lambda: find_dataset(client, name, workspace.name, drafts=True)) is not None
         ):
             return _published(client, name, workspace.name, wait), False
         response.raise_for_status()
@@ -199,6 +219,15 @@ def create_dataset(client, name: str, workspace, settings_obj, wait: float = 60)
         raise
     marker.unlink(missing_ok=True)
     return published, True
+
+
+def _after_server_error(request):
+    """`request()`, once more if the connection fails: argilla-server closes the connection its error
+    middleware answered a 500 on, and the client's next request may reuse that dead connection."""
+    try:
+        return request()
+    except ArgillaUnavailable:  # what argilla_errors makes of the dead connection's transport error
+        return request()
 
 
 def _published(client, name: str, workspace: str, seconds: float):
