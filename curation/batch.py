@@ -24,6 +24,11 @@ keeps some rows) has a ``parent`` entry in its manifest, ``{"batch_id", "recipe"
 "rows_sha256", "path"}``; the root batch names its ``seed_file`` and ``seed_sha256``.
 `lineage(batch)` walks the parents back to the root; `write_child_batch` writes a child
 with the ``parent`` entry and one manifest section (``derived_by`` names it) saying what was done.
+
+A batch seeded from a reviewed Argilla dataset (``--seeds argilla:DATASET``) has a ``parent``
+naming the dataset instead, ``{"dataset", "workspace", "server", "kind", "record_ids_sha256",
+"policy", "seen", "admitted", "dropped", "batches"}`` (curation.reviewed_seeds): the walk makes
+the dataset a step and goes on into each batch behind its records that is on this machine.
 """
 
 from __future__ import annotations
@@ -306,13 +311,26 @@ def lineage(batch: Batch) -> list[dict]:
     Each step: {"batch_id", "recipe", "kind", "derived_by" (None for a generation), "rows" (kept),
     "path", "seed_file", "seed_sha256" (the root's seed file), "rows_sha256" (as the child
     recorded it, None for `batch`), "found" (its manifest is on this machine), "changed"
-    (its rows no longer match what the child recorded)}. A parent not on this machine ends
-    the walk with found=False and what the child recorded of it.
+    (its rows no longer match what the child recorded), "starts_branch" (the first step of
+    the chain, or of another batch behind the same dataset)}. A parent not on this machine
+    ends the walk with found=False and what the child recorded of it.
+
+    A reviewed dataset behind a batch (`--seeds argilla:`) is a step too: "dataset" (its name),
+    with "workspace", "server", "record_ids_sha256", "policy", "admitted" (as "rows"), "dropped"
+    and "batches" as the child recorded them, found=True. Before it come the steps behind each
+    of its batches (sorted by id, each root first); one not on this machine is a found=False step.
     """
+    steps = _walk(batch, set())
+    for number, step in enumerate(steps):
+        step["starts_branch"] = number == 0 or step.get("starts_branch", False)
+    return steps
+
+
+def _walk(batch: Batch, seen: set[str]) -> list[dict]:
+    """`lineage` of `batch`, root first; `seen` keeps a batch reached twice (a cycle) to one step."""
     steps: list[dict] = []
     current: Batch | None = batch
     recorded: dict | None = None
-    seen: set[str] = set()
     while current is not None and current.id not in seen:
         seen.add(current.id)
         m = current.manifest
@@ -327,17 +345,68 @@ def lineage(batch: Batch) -> list[dict]:
         recorded = m.get("parent") if isinstance(m.get("parent"), dict) else None
         if recorded is None:
             break
+        if recorded.get("dataset") is not None:
+            return [*_behind_dataset(recorded, seen), _dataset_step(recorded), *reversed(steps)]
         current = find_batch(str(recorded.get("batch_id")), hint_path=recorded.get("path"))
         if current is None:
-            steps.append({
-                "batch_id": recorded.get("batch_id"), "recipe": recorded.get("recipe"), "kind": recorded.get("kind"),
-                "derived_by": None, "rows": None, "path": recorded.get("path"), "seed_file": None,
-                "seed_sha256": None, "rows_sha256": recorded.get("rows_sha256"), "found": False, "changed": False,
-            })
+            steps.append(_missing_step(recorded.get("batch_id"), recorded))
     return list(reversed(steps))
+
+
+def _missing_step(batch_id, recorded: dict | None = None) -> dict:
+    """A batch a child names that is not on this machine: what the child recorded of it."""
+    recorded = recorded or {}
+    return {
+        "batch_id": batch_id, "recipe": recorded.get("recipe"), "kind": recorded.get("kind"),
+        "derived_by": None, "rows": None, "path": recorded.get("path"), "seed_file": None,
+        "seed_sha256": None, "rows_sha256": recorded.get("rows_sha256"), "found": False, "changed": False,
+    }
+
+
+def _dataset_step(recorded: dict) -> dict:
+    """The reviewed dataset a batch was seeded from, as the batch's manifest recorded it."""
+    return {
+        "batch_id": None, "recipe": None, "kind": recorded.get("kind"), "derived_by": None,
+        "rows": recorded.get("admitted"), "path": None, "seed_file": None, "seed_sha256": None,
+        "rows_sha256": None, "found": True, "changed": False, "starts_branch": False,
+        **{key: recorded.get(key) for key in ("dataset", "workspace", "server", "record_ids_sha256", "policy",
+                                               "seen", "dropped")},
+        "batches": list(recorded.get("batches") or []),
+    }
+
+
+def _behind_dataset(recorded: dict, seen: set[str]) -> list[dict]:
+    """The steps behind each batch the dataset's records came from, one branch after another."""
+    steps: list[dict] = []
+    for batch_id in sorted(str(b) for b in recorded.get("batches") or []):
+        behind = find_batch(batch_id)
+        branch = _walk(behind, seen) if behind is not None else [_missing_step(batch_id)]
+        if branch:
+            branch[0]["starts_branch"] = True
+            steps += branch
+    return steps
+
+
+def step_label(step: dict) -> str:
+    """What a lineage step did: its recipe or derivation step, or `argilla:DATASET` for a reviewed dataset."""
+    if step.get("dataset") is not None:
+        return f"argilla:{step['dataset']}"
+    return step["derived_by"] or step["recipe"] or "?"
+
+
+def chain_text(steps: list[dict], label=step_label) -> str:
+    """The steps as one line, root first: "a → b", and "a + b → argilla:D → c" where several
+    batches lie behind a dataset (`label` renders each step)."""
+    text = ""
+    for number, step in enumerate(steps):
+        if number:
+            text += " + " if step["starts_branch"] else " → "
+        text += label(step)
+    return text
 
 
 def chain(batch: Batch) -> list[str]:
     """The recipes (and derivation steps) a batch's rows went through, root first: e.g.
-    ["responses", "evol-quality", "ultrafeedback"]; an unknown ancestor is "?"."""
-    return [step["derived_by"] or step["recipe"] or "?" for step in lineage(batch)]
+    ["responses", "evol-quality", "ultrafeedback"]; an unknown ancestor is "?", a reviewed
+    dataset "argilla:NAME" (after the steps of every batch behind it)."""
+    return [step_label(step) for step in lineage(batch)]

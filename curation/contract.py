@@ -32,6 +32,12 @@ META_QUALITY_SCORE = "quality_score"  # Deita, 1-6
 META_COMPLEXITY_SCORE = "complexity_score"  # Deita, 1-6
 META_RATING_MARGIN = "rating_margin"  # the judge's best rating minus its worst
 META_CANDIDATE_ORIGIN = "candidate_origin"  # "response_i: original|evolved" for each candidate
+META_REVIEW_PRIORITY = "review_priority"  # 0-1, higher = review first (curation/review/priority.py)
+
+# An adjudication dataset (`curate adjudicate`): its records are the source's, plus a field showing
+# each annotator's answer and metadata naming the questions they disagree on.
+ANNOTATOR_ANSWERS = "annotator_answers"
+META_CONFLICT = "conflict"
 
 # Batch columns: written by the recipes (pipelines/) and the batch filters, read by the filters,
 # push, the seeds of a next round and the export card.
@@ -52,6 +58,7 @@ COL_RESPONSE_EMBEDDING = "response_embedding"
 COL_EVOLVED_FROM = "evolved_from"  # preference: the original each evolved candidate rewrites
 COL_RAW_OUTPUT = "raw_output"  # what the model returned before cleaning, as JSON (for audit)
 COL_PARENT_ROW = "parent_row"  # dropped.parquet: the dropped row's index in the parent batch
+COL_SOURCE_RECORD_ID = "source_record_id"  # seeds from a reviewed dataset (`--seeds argilla:`): the record
 
 # Export columns that carry no metadata name (an export row also keeps batch_id, recipe, model).
 EXPORT_RECORD_ID = "record_id"
@@ -63,14 +70,14 @@ CONTRACT = {
         # Optional in a settings file; push fills each one declared, typed as here.
         "metadata": {META_BATCH_ID: "terms", META_ROW_INDEX: "integer", META_RECIPE: "terms", META_MODEL: "terms",
                      META_INSTRUCTION_LENGTH: "integer", META_RESPONSE_LENGTH: "integer",
-                     META_QUALITY_SCORE: "float", META_COMPLEXITY_SCORE: "float"},
+                     META_QUALITY_SCORE: "float", META_COMPLEXITY_SCORE: "float", META_REVIEW_PRIORITY: "float"},
     },
     "preference": {
         "fields": {INSTRUCTION: "text"},
         "questions": {RANKING: "ranking", CRITIQUE: "text"},
         "metadata": {META_BATCH_ID: "terms", META_ROW_INDEX: "integer", META_RECIPE: "terms", META_MODEL: "terms",
                      META_JUDGE_MODEL: "terms", META_INSTRUCTION_LENGTH: "integer", META_RATING_MARGIN: "float",
-                     META_CANDIDATE_ORIGIN: "terms"},
+                     META_CANDIDATE_ORIGIN: "terms", META_REVIEW_PRIORITY: "float"},
     },
 }
 

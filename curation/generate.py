@@ -47,7 +47,8 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         ensure_no_batch(out)  # checked before generating, not only when writing
     info = spec.info
     seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
-                           candidates=info.candidates)
+                           candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
+                           min_submitted=options.min_submitted)
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
     backends = [parse_backend(b, **backend_options) for b in options.backends]
     judge = parse_backend(options.judge, **backend_options) if options.judge else None
@@ -89,7 +90,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         "model": backends[0].model_label,
         "judge": (judge or backends[0]).describe() if spec.name == "ultrafeedback" or options.deita else None,
         "parameters": options.parameters(),
-        **seed_rows.manifest_entries(),  # seed_file + seed_sha256, or the parent batch
+        **seed_rows.manifest_entries(),  # seed_file + seed_sha256, or the parent batch or dataset
         "seed_rows": len(seed_rows),
         "rows": {"requested": options.num_rows, "generated": len(output), "kept": len(rows),
                  "dropped": len(output) - len(rows)},

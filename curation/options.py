@@ -42,7 +42,14 @@ class GenerationOptions:
     seeds: Path | None = _option(
         None, "source", "--seeds", type=click.Path(path_type=Path),
         help="Seed file (.jsonl, .json, .csv, .parquet, or .txt: one seed a line) or a batch (id or folder) "
-             "whose rows feed this recipe; what columns it needs depends on the recipe.")
+             "whose rows feed this recipe, or argilla:DATASET (the records its review validated, corrections "
+             "applied); what columns it needs depends on the recipe.")
+    # With --seeds argilla:DATASET: which of its records seed the batch, chosen as `curate export`
+    # chooses them; the CLI's options are export's own (curation/cli/export.py), and the manifest's
+    # `parent` records the policy.
+    seeds_workspace: str | None = field(default=None, metadata={"role": "source", "cli": None})
+    agreement: str = field(default="majority", metadata={"role": "source", "cli": None})
+    min_submitted: int | None = field(default=None, metadata={"role": "source", "cli": None})
     num_rows: int = _option(10, "data", "-n", "--num-rows", type=click.IntRange(min=1), help="Rows to generate.")
     backends: tuple[str, ...] = _option(
         (DEFAULT_BACKEND,), "source", "--backend", multiple=True, envvar="CURATION_BACKEND",

@@ -1,5 +1,6 @@
-"""Read seeds — a file (JSONL, JSON, CSV, Parquet, or text with one seed a line) or a batch —
-and check they have what a recipe needs."""
+"""Read seeds — a file (JSONL, JSON, CSV, Parquet, or text with one seed a line), a batch, or a
+reviewed Argilla dataset (`argilla:DATASET`, curation.reviewed_seeds) — and check they have what
+a recipe needs."""
 
 from __future__ import annotations
 
@@ -9,28 +10,34 @@ from pathlib import Path
 
 from curation.batch import Batch, file_sha256, load_batch, parent_entry
 from curation.contract import COL_GENERATIONS, COL_INSTRUCTION
-from curation.errors import BatchNotFound, SeedFileError
+from curation.errors import BadInput, BatchNotFound, SeedFileError
 from curation.seed_values import check_rows
 
 FORMATS = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 
 
 class SeedRows(list):
-    """Seed rows (dicts) plus where they came from: a seed file, or a `parent` batch."""
+    """Seed rows (dicts) plus where they came from: a seed file, a `parent` batch, or a reviewed
+    `dataset` (its manifest entry, see curation.reviewed_seeds.dataset_entry)."""
 
-    def __init__(self, rows=(), *, path: Path | None = None, parent: Batch | None = None):
+    def __init__(self, rows=(), *, path: Path | None = None, parent: Batch | None = None,
+                 dataset: dict | None = None):
         super().__init__(rows)
         self.path = path
         self.parent = parent
+        self.dataset = dataset
 
     @property
     def from_batch(self) -> bool:
-        return self.parent is not None
+        """Rows of an earlier stage (a batch, or a reviewed dataset): each used once, not cycled."""
+        return self.parent is not None or self.dataset is not None
 
     def manifest_entries(self) -> dict:
-        """What a manifest records of its seeds: the seed file and its hash, or the parent batch."""
+        """What a manifest records of its seeds: the seed file and its hash, or the parent batch or dataset."""
         if self.parent is not None:
             return {"seed_file": None, "seed_sha256": None, "parent": parent_entry(self.parent)}
+        if self.dataset is not None:
+            return {"seed_file": None, "seed_sha256": None, "parent": self.dataset}
         if self.path is not None:
             return {"seed_file": str(self.path), "seed_sha256": file_sha256(self.path)}
         return {"seed_file": None, "seed_sha256": None}
@@ -43,7 +50,8 @@ def read_seed_rows(path: Path, *, text_column: str | None = None) -> list[dict]:
     """
     if not path.is_file():
         raise SeedFileError(f"seed file not found: {path}",
-                            hint="--seeds takes a seed file, or a batch id or folder (`curate batches list`)")
+                            hint="--seeds takes a seed file, a batch id or folder (`curate batches list`), "
+                                 "or argilla:DATASET")
     suffix = path.suffix.lower()
     lines: list[int] | None = None  # the line each row starts on, where the format has lines
     json_text: str | None = None
@@ -120,12 +128,25 @@ def _batch_source(path: Path) -> Batch | None:
 
 
 def load_seeds(path: Path | None, *, recipe: str, columns: tuple[str, ...], required: bool,
-               candidates: bool = False) -> SeedRows:
+               candidates: bool = False, workspace: str | None = None, agreement: str = "majority",
+               min_submitted: int | None = None, client=None) -> SeedRows:
     """Seed rows with every needed column present and non-empty; empty when optional and absent.
 
-    `path` is a seed file or a batch (id or folder), whose rows feed the recipe. With
-    `candidates`, rows carrying `instruction` + `generations` are usable instead of `columns`.
+    `path` is a seed file, a batch (id or folder), or `argilla:DATASET`, whose rows feed the
+    recipe. With `candidates`, rows carrying `instruction` + `generations` are usable instead of
+    `columns`. `workspace`, `agreement` and `min_submitted` choose a dataset's records, as
+    `curate export` does (`client`: an Argilla client, else one is connected).
     """
+    from curation.reviewed_seeds import is_reviewed_source, load_reviewed_seeds
+
+    if is_reviewed_source(path):
+        reviewed = load_reviewed_seeds(path, recipe=recipe, columns=columns, candidates=candidates,
+                                       workspace=workspace, agreement=agreement, min_submitted=min_submitted,
+                                       client=client)
+        return SeedRows(reviewed.rows, dataset=reviewed.parent)
+    if min_submitted is not None or agreement != "majority":
+        raise BadInput("--agreement and --min-submitted choose the records of an Argilla dataset that seed a batch",
+                       hint="use them with --seeds argilla:DATASET")
     if path is None:
         if required:
             raise SeedFileError(

@@ -28,6 +28,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CURATION_CONFIGS_DIR", "the configs shipped in the package", "Folder holding sft.yaml and preference.yaml."),
     Variable("CURATION_SEED_MAX_CHARS", "100000", "Longest seed value `curate generate` accepts, in characters."),
     Variable("CURATION_REVIEW_CONFIG", "by the batch's kind", "Dataset settings file for `curate push`/`run`."),
+    Variable("CURATION_PRIORITY", "judge-uncertainty (preference), deita (sft with Deita scores), else none", "`--priority` of `curate push`/`run`: how records' review_priority is scored."),
     Variable("CURATION_DATASET", "", "Argilla dataset for `push`, `run`, `status`, `export`."),
     Variable("ARGILLA_WORKSPACE", "", "Argilla workspace for every command that takes --workspace."),
     Variable("CURATION_USER_PASSWORD", "generated, shown once", "Password for `curate users add`."),

@@ -47,7 +47,6 @@ ALLOWED = {
     ("curation/deita_select.py", "card_lines"): ({"batch_id"}, _LINEAGE),
     ("curation/decontaminate.py", "card_lines"): ({"batch_id"}, _LINEAGE),
     ("curation/export/card.py", "dedup_counts"): ({"batch_id"}, _LINEAGE),
-    ("curation/export/card.py", "chains"): ({"recipe"}, _LINEAGE),
     ("curation/report/batches.py", "_empty"): ({"batch_id", "recipe"}, _REPORT),
     ("curation/report/batches.py", "_entry"): ({"recipe"}, _REPORT),
     ("curation/report/html.py", "_batches"): ({"batch_id", "recipe"}, _REPORT),

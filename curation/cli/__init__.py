@@ -25,6 +25,7 @@ COMMANDS = {
     "push": "curation.cli.review:push",
     "run": "curation.cli.review:run",
     "status": "curation.cli.review:status",
+    "adjudicate": "curation.cli.adjudicate:adjudicate",
     "report": "curation.cli.report:report",
     "export": "curation.cli.export:export",
     "pull": "curation.cli.export:pull",

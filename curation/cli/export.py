@@ -10,6 +10,15 @@ from curation.cli.secret_options import secret_option
 from curation.export.formats import FORMATS
 from curation.export.select import AGREEMENTS
 
+# The export policy's options: also those of `curate generate --seeds argilla:DATASET` and `curate run`,
+# which take the records an export would.
+AGREEMENT_OPTION = click.option(
+    "--agreement", type=click.Choice(AGREEMENTS), default="majority", show_default=True,
+    help="How annotators' disagreements are resolved.")
+MIN_SUBMITTED_OPTION = click.option(
+    "--min-submitted", type=click.IntRange(min=1),
+    help="Submitted reviews a record needs (default: the dataset's task distribution).")
+
 
 @click.command()
 @click.argument("name")
@@ -19,10 +28,8 @@ from curation.export.select import AGREEMENTS
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write the Hub layout to this folder.")
 @click.option("--repo-id", help="Push to this Hub dataset repo, ORG/NAME.")
 @click.option("--private", is_flag=True, help="Make the Hub repo private (also an existing one).")
-@click.option("--agreement", type=click.Choice(AGREEMENTS), default="majority", show_default=True,
-              help="How annotators' disagreements are resolved.")
-@click.option("--min-submitted", type=click.IntRange(min=1),
-              help="Submitted reviews a record needs (default: the dataset's task distribution).")
+@AGREEMENT_OPTION
+@MIN_SUBMITTED_OPTION
 @secret_option("--token", envvar="HF_TOKEN", what="Hub token",
                help="Hub token with write access; a bare --token asks for it (hidden). Default: "
                "huggingface_hub's own lookup (HF_TOKEN, then the token saved by `hf auth login`). Never printed.")
@@ -49,6 +56,8 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
     dropped = ", ".join(f"{rule} {n}" for rule, n in counts.dropped().items() if n) or "none"
     click.echo(f"Exported {counts.exported} of {counts.seen} records as {report.format} "
                f"(agreement {report.agreement}, min submitted {report.min_submitted}); dropped: {dropped}")
+    if counts.adjudicated:
+        click.echo(f"{counts.adjudicated} of them settled by adjudication (the reviewer's answer)")
     if report.out is not None:
         click.echo(f"Wrote {report.out} ({len(report.files)} data file(s) + README.md)")
     if report.commit_url:

@@ -30,6 +30,10 @@ def generate_options(func):
         params.append(click.option(*decls, name, default=default, **kwargs))
     params.append(click.option("-v", "--verbose", is_flag=True,
                                help="Show distilabel's full log instead of the progress display."))
+    # --seeds argilla:DATASET takes the records `curate export` would: export's own policy options.
+    from curation.cli.export import AGREEMENT_OPTION, MIN_SUBMITTED_OPTION
+
+    params += [AGREEMENT_OPTION, MIN_SUBMITTED_OPTION]
     for param in reversed(params):
         func = param(func)
     return func
@@ -54,18 +58,28 @@ resumes from distilabel's cache; --fresh starts over.
 --seeds takes a seed file, or a batch (its id or folder): its rows feed this recipe, each
 used once, and the new batch's manifest names it as `parent`, so recipes chain and
 `curate batches show` prints the chain back to the seed file. A .txt seed file holds one
-seed a line, read into the recipe's first seed column. Examples:
+seed a line, read into the recipe's first seed column.
+
+--seeds argilla:DATASET starts a new round from a reviewed Argilla dataset: the records
+`curate export` would take (same --agreement and --min-submitted), the annotators'
+corrections applied, each used once. An sft dataset gives instruction + response (the
+corrected text); a preference dataset gives instruction + generations = [chosen, rejected].
+The manifest's `parent` names the dataset, and through its records the batches behind it.
+Examples:
 
 \b
     curate generate self-instruct --seeds docs.jsonl -n 20
     curate generate responses --seeds questions.txt -n 10
     curate generate evol-quality --seeds <responses batch id>
     curate generate ultrafeedback --seeds <evol-quality batch id>
+    curate generate evol-instruct --seeds argilla:instructions --workspace team
 """
 
 
 @click.command(help=GENERATE_HELP)
 @generate_options
+@click.option("--workspace", "seeds_workspace", envvar="ARGILLA_WORKSPACE", show_envvar=True,
+              help="Argilla workspace of --seeds argilla:DATASET (default: the one holding it).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):
@@ -155,15 +169,27 @@ def _summary(batch) -> dict:
 
 
 def chain_lines(steps: list[dict]) -> list[str]:
-    """`curate batches show`'s lineage: the root's seed file, then one line per batch, root first."""
-    root = steps[0]
-    lines = ["Chain: " + " → ".join(s["derived_by"] or s["recipe"] or "?" for s in steps)]
-    if root["found"]:
-        seed = (f"{root['seed_file']} (sha256 {root['seed_sha256'][:12]})" if root.get("seed_file")
-                else "no seed file")
-        lines.append(f"  seeds: {seed}")
+    """`curate batches show`'s lineage: the root's seed file, then one line per step, root first.
+
+    A reviewed dataset (`--seeds argilla:`) is a step of its own; several batches behind it each
+    start a branch, and each branch's root names its seed file.
+    """
+    from curation.batch import chain_text, step_label
+
+    lines = ["Chain: " + chain_text(steps)]
+    roots = [s for s in steps if s["starts_branch"]]
+    for root in roots:
+        if root.get("dataset") is not None:
+            lines.append(f"  seeds: the records of Argilla dataset {root['dataset']!r} (none names its batch)")
+        elif root["found"]:
+            seed = (f"{root['seed_file']} (sha256 {root['seed_sha256'][:12]})" if root.get("seed_file")
+                    else "no seed file")
+            lines.append(f"  seeds of {root['batch_id']}: {seed}" if len(roots) > 1 else f"  seeds: {seed}")
     for number, step in enumerate(steps, start=1):
-        what = step["derived_by"] or step["recipe"] or "?"
+        if step.get("dataset") is not None:
+            lines.append(f"  {number}. {_dataset_line(step)}")
+            continue
+        what = step_label(step)
         if not step["found"]:
             note = f"not on this machine (rows sha256 {str(step['rows_sha256'])[:12]})"
         elif step["changed"]:
@@ -172,3 +198,13 @@ def chain_lines(steps: list[dict]) -> list[str]:
             note = f"{step['rows']} rows"
         lines.append(f"  {number}. {step['batch_id']}  {what}  {note}")
     return lines
+
+
+def _dataset_line(step: dict) -> str:
+    """A reviewed dataset's step: where it is, what its review admitted and by which policy."""
+    policy = step.get("policy") or {}
+    dropped = ", ".join(f"{rule} {n}" for rule, n in (step.get("dropped") or {}).items() if n) or "none"
+    return (f"Argilla dataset {step['dataset']!r} (workspace {step.get('workspace')!r} at {step.get('server')})  "
+            f"{step['rows']} of {step.get('seen')} records admitted (agreement {policy.get('agreement')}, "
+            f"min submitted {policy.get('min_submitted')}; dropped: {dropped}); "
+            f"record ids sha256 {str(step.get('record_ids_sha256'))[:12]}")

@@ -25,18 +25,30 @@ CONFIG_OPTION = click.option(
     help="Dataset settings file (fields, questions, guidelines, metadata). "
     "Default: argilla_configs/sft.yaml or argilla_configs/preference.yaml, by the batch's kind.",
 )
+PRIORITY_OPTION = click.option(
+    "--priority", envvar="CURATION_PRIORITY", show_envvar=True, metavar="judge-uncertainty|deita|none",
+    help="How each record's metadata review_priority (0-1, higher = review first; the printed link and the "
+    "queue serve high first) is scored: judge-uncertainty (preference: the judge barely separates the "
+    "responses), deita (sft: low Deita scores, near --against's discarded records), none. Weights: the "
+    "settings file's `priority:`. Default: judge-uncertainty for preference, deita for sft with Deita scores.",
+)
+AGAINST_OPTION = click.option(
+    "--against", metavar="DATASET",
+    help="With --priority deita: records close (MinHash) to one an annotator discarded in Argilla dataset "
+    "DATASET review first.",
+)
 PROGRESS_OPTION = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
 )
 
 
 def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None,
-                     vectors: bool = False) -> None:
+                     vectors: bool = False, priority: str | None = None, against: str | None = None) -> None:
     from curation.review.push import push_batch
 
     _check_names(dataset, workspace)
     report = push_batch(batch, dataset, workspace=workspace, config_path=config_path, client=client,
-                        show_progress=progress, vectors=vectors)
+                        show_progress=progress, vectors=vectors, priority=priority, against=against)
     created = " (created)" if report.created_dataset else ""
     click.echo(
         f"Pushed {report.sent} new record(s) of batch {report.batch_id} to dataset {report.dataset!r}{created} "
@@ -65,11 +77,13 @@ def _check_names(dataset: str, workspace: str | None) -> None:
 @WORKSPACE_OPTION
 @CONFIG_OPTION
 @PROGRESS_OPTION
+@PRIORITY_OPTION
+@AGAINST_OPTION
 @click.option("--vectors", is_flag=True,
               help="Attach the batch's embeddings (`curate embed`) as record vectors, so the Argilla UI "
                    "can find similar records. A new dataset gets the vector field; an existing one must have it.")
 def push(batch: str, dataset: str, workspace: str | None, config_path: Path | None, progress: bool,
-         vectors: bool) -> None:
+         vectors: bool, priority: str | None, against: str | None) -> None:
     """Send batch BATCH (a batch id or folder) to Argilla for human review.
 
     Each row becomes one record: sft rows show the instruction and the generated response,
@@ -88,7 +102,8 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
       curate push self-instruct-20250101T120000-ab12cd --dataset instructions
       curate push ./batches/my-batch -d prefs -w team --config my_settings.yaml
     """
-    _push_and_report(batch, dataset, workspace, config_path, progress, vectors=vectors)
+    _push_and_report(batch, dataset, workspace, config_path, progress, vectors=vectors, priority=priority,
+                     against=against)
 
 
 @click.command()
@@ -96,31 +111,43 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
 @DATASET_OPTION
 @WORKSPACE_OPTION
 @CONFIG_OPTION
+@PRIORITY_OPTION
+@AGAINST_OPTION
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress displays; only the summary lines.")
-def run(dataset: str, workspace: str | None, config_path: Path | None, out: Path | None, quiet: bool,
-        **generate_opts) -> None:
+def run(dataset: str, workspace: str | None, config_path: Path | None, priority: str | None,
+        against: str | None, out: Path | None, quiet: bool, **generate_opts) -> None:
     """Generate a batch with RECIPE, then push it to Argilla dataset --dataset for review.
 
     Takes every option of `curate generate` (recipes: see `curate generate --help`) plus
     --dataset, --workspace and --config of `curate push`. The same as `curate generate`
     followed by `curate push BATCH`; if the push is interrupted, `curate push` with the
-    printed batch id finishes it without duplicates.
+    printed batch id finishes it without duplicates. With --seeds argilla:DATASET, --workspace
+    also names the workspace of the seeds' dataset (a new round beside the last one).
 
     \b
-    Example:
+    Examples:
       curate run self-instruct --seeds docs.jsonl -n 50 --dataset instructions
+      curate run evol-instruct --seeds argilla:instructions -n 50 --dataset instructions-r2
     """
     from curation.argilla.client import connect
     from curation.argilla.datasets import check_target
 
+    from curation.review.priority import check_mode
+
     _check_names(dataset, workspace)
+    check_mode(priority)  # a wrong value fails before generating
     client = connect()  # fail before generating, not after, when Argilla is unreachable
     check_target(client, dataset, workspace)  # ... or when the push could not tell where to go
-    batch = run_generation(**generate_opts, out=out, quiet=quiet)
+    if against:
+        from curation.argilla.datasets import require_dataset
+
+        require_dataset(client, against)  # ... or when --against names no dataset
+    batch = run_generation(**generate_opts, seeds_workspace=workspace, out=out, quiet=quiet)
     click.echo(f"Generated batch {batch.id} → {batch.path}")
-    _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client)
+    _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client, priority=priority,
+                     against=against)
 
 
 @click.command()

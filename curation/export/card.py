@@ -100,8 +100,25 @@ def _candidate_origins(batch_id: str) -> dict[int, list[tuple[str, str]]] | None
 
 
 def chains(batch_ids) -> list[tuple[str, str]]:
-    """(batch id, the chain of recipes its rows went through, root first) from the manifests on this machine."""
-    from curation.batch import find_batch, lineage
+    """(batch id, the chain of recipes its rows went through, root first) from the manifests on this machine.
+
+    A reviewed dataset that seeded a batch (`--seeds argilla:`) is named in the chain, with the
+    records its review admitted; each batch behind it starts its own branch (joined by "+").
+    """
+    from curation.batch import chain_text, find_batch, lineage, step_label
+
+    def label(step: dict) -> str:
+        if step.get("dataset") is not None:
+            return (f"Argilla dataset {md_code(step['dataset'], in_table=True)} "
+                    f"({md_text(step['rows'])} admitted)")
+        text = md_text(step_label(step))
+        if not step["starts_branch"]:
+            return text
+        if not step["found"]:
+            return "(earlier batches not on this machine) → " + text
+        if step.get("seed_file"):
+            return f"seed file {md_code(step['seed_file'], in_table=True)} → " + text
+        return text
 
     out = []
     for batch_id in sorted(b for b in batch_ids if b):
@@ -109,14 +126,7 @@ def chains(batch_ids) -> list[tuple[str, str]]:
         if batch is None:
             out.append((batch_id, "(batch not on this machine)"))
             continue
-        steps = lineage(batch)
-        text = " → ".join(md_text(s["derived_by"] or s["recipe"] or "?") for s in steps)
-        root = steps[0]
-        if not root["found"]:
-            text = "(earlier batches not on this machine) → " + text
-        elif root.get("seed_file"):
-            text = f"seed file {md_code(root['seed_file'], in_table=True)} → " + text
-        out.append((batch_id, text))
+        out.append((batch_id, chain_text(lineage(batch), label)))
     return out
 
 
@@ -186,6 +196,7 @@ def render(
         f"| in the Argilla dataset | {counts.seen} |",
         *dropped,
         f"| **exported** | **{n}** |",
+        *_adjudicated_rows(counts),
         "",
         "## Selection policy",
         "",
@@ -193,6 +204,7 @@ def render(
         f"- Agreement rule: **{policy.agreement}** ({_AGREEMENT_TEXT[policy.agreement]}).",
         _ANSWER_TEXT[fmt.name],
         "- Ties and missing answers are excluded, never guessed.",
+        *_adjudicated_policy(counts),
         "",
         "## Agreement",
         "",
@@ -217,6 +229,18 @@ def render(
         *_selection_section(tally),
     ]
     return "\n".join(lines)
+
+
+def _adjudicated_rows(counts: Counts) -> list[str]:
+    """The exported records whose answer a reviewer gave (`curate adjudicate`), when there are any."""
+    return [f"| of which settled by adjudication | {counts.adjudicated} |"] if counts.adjudicated else []
+
+
+def _adjudicated_policy(counts: Counts) -> list[str]:
+    if not counts.adjudicated:
+        return []
+    return ["- Records whose annotators disagreed and a reviewer settled (`curate adjudicate`) take the reviewer's "
+            "answer before the agreement rule; `agreement` is then the share of annotators who gave it too."]
 
 
 def _decontamination_section(tally: Tally) -> list[str]:

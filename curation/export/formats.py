@@ -131,11 +131,16 @@ def check_dataset(fmt: Format, dataset_name: str, field_names: set[str], questio
 
 
 def build_row(
-    fmt: Format, record: Reviewed, agreement: str, usernames: Callable[[str], str]
+    fmt: Format, record: Reviewed, agreement: str, usernames: Callable[[str], str], settled: Hashable = None
 ) -> dict[str, Any] | str:
-    """The row for an admitted record, or the rule that drops it."""
+    """The row for an admitted record, or the rule that drops it. `settled`: the answer adjudication
+    gave, which `agreement` then measures as the share of annotators who gave it too."""
     submitted = record.submitted
-    decision = decide([fmt.vote(review, record) for review in submitted], agreement)
+    votes = [fmt.vote(review, record) for review in submitted]
+    if settled is not None:
+        decision = (settled, sum(v == settled for v in votes) / len(votes) if votes else 0.0)
+    else:
+        decision = decide(votes, agreement)
     if isinstance(decision, str):
         return decision
     answer, share = decision

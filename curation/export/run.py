@@ -15,7 +15,7 @@ from curation.argilla.usernames import Usernames
 from curation.errors import BadInput
 from curation.export import card, hub
 from curation.export.formats import Format, build_row, check_dataset, get_format
-from curation.export.select import Counts, NothingToExport, admit, check_policy
+from curation.export.select import Counts, NothingToExport, Unusable, adjudicated_answer, admit, check_policy
 from curation.export.write import check_out, replace_export, staging_dir, write_shards
 
 
@@ -74,6 +74,7 @@ def export_dataset(
     check_dataset(fmt, name, {f.name for f in settings.fields}, {q.name for q in settings.questions})
     if min_submitted is None:
         min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+    settled = adjudications(client, dataset)  # read before anything is staged: a failure leaves nothing
 
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="curation-export-"))
@@ -83,7 +84,8 @@ def export_dataset(
         raise BadInput(f"cannot write the export to {target}: {exc.strerror or exc}") from None
     policy = card.Policy(agreement, min_submitted)
     try:
-        counts, written = _write(client, dataset.id, name, fmt, policy, staging, load_from=repo_id or str(target))
+        counts, written = _write(client, dataset.id, name, fmt, policy, staging, load_from=repo_id or str(target),
+                                 settled=settled)
         replace_export(staging, target)
         commit_url = None
         if repo_id is not None:
@@ -108,10 +110,50 @@ def export_dataset(
     )
 
 
-def _write(client, dataset_id, name: str, fmt: Format, policy, staging: Path, load_from: str):
+def adjudications(client, dataset) -> dict:
+    """Record id -> its answered record in the dataset's adjudication dataset (`curate adjudicate`), if any."""
+    from curation.review.adjudicate import adjudicated_answers, find_adjudication
+
+    adjudication = find_adjudication(client, dataset)
+    return adjudicated_answers(client, adjudication) if adjudication is not None else {}
+
+
+def admitted_records(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, counts: Counts,
+                     settled: dict, usernames=None) -> Iterator[tuple]:
+    """(record, row) for every record the export policy admits, its row built with the humans'
+    corrections applied, counting every record and the rule that dropped it in `counts`. `settled`
+    (from `adjudications`): record id -> its adjudication record; the reviewers' answer comes before
+    the agreement rule. What `curate export` writes and `--seeds argilla:` reads (curation/reviewed_seeds.py)."""
+    usernames = usernames or Usernames(client)
+    # Offset pages over a changing dataset can repeat a record; ids keep it once per split.
+    # This set is the one thing that grows with the dataset: one short string per record.
+    seen_ids: set[str] = set()
+    for record in iter_reviewed(client, dataset_id):
+        counts.seen += 1
+        if record.id in seen_ids:
+            counts.drop("duplicate")
+            continue
+        seen_ids.add(record.id)
+        adjudication = settled.get(record.id)
+        answer = None if adjudication is None else adjudicated_answer(
+            adjudication, [fmt.vote(review, adjudication) for review in adjudication.submitted], agreement)
+        if answer is not None:
+            row = answer.reason if isinstance(answer, Unusable) else build_row(fmt, record, agreement, usernames, settled=answer)
+        else:
+            rule = admit(record, agreement=agreement, min_submitted=min_submitted)
+            row = build_row(fmt, record, agreement, usernames) if rule is None else rule
+        if isinstance(row, str):
+            counts.drop(row)
+            continue
+        counts.exported += 1
+        counts.adjudicated += answer is not None  # a discarded one was dropped above
+        yield record, row
+
+
+def _write(client, dataset_id, name: str, fmt: Format, policy, staging: Path, load_from: str, settled=None):
     """Stream the selected rows into `staging` and add the card; raises if none was selected."""
     counts, tally = Counts(), card.Tally()
-    rows = _rows(client, dataset_id, fmt, policy.agreement, policy.min_submitted, counts, tally)
+    rows = _rows(client, dataset_id, fmt, policy.agreement, policy.min_submitted, counts, tally, settled or {})
     written = write_shards(rows, fmt.schema, staging)
     if counts.exported == 0:
         dropped = ", ".join(f"{k}={v}" for k, v in counts.dropped().items() if v)
@@ -126,23 +168,9 @@ def _write(client, dataset_id, name: str, fmt: Format, policy, staging: Path, lo
     return counts, written
 
 
-def _rows(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, counts: Counts, tally) -> Iterator:
-    """The exported rows, counting every record and the rule that dropped it."""
-    usernames = Usernames(client)
-    # Offset pages over a changing dataset can repeat a record; ids keep it once per split.
-    # This set is the one thing that grows with the dataset: one short string per record.
-    seen_ids: set[str] = set()
-    for record in iter_reviewed(client, dataset_id):
-        counts.seen += 1
-        if record.id in seen_ids:
-            counts.drop("duplicate")
-            continue
-        seen_ids.add(record.id)
-        rule = admit(record, agreement=agreement, min_submitted=min_submitted)
-        row = build_row(fmt, record, agreement, usernames) if rule is None else rule
-        if isinstance(row, str):
-            counts.drop(row)
-            continue
-        counts.exported += 1
+def _rows(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, counts: Counts, tally,
+          settled: dict) -> Iterator:
+    """The exported rows (`admitted_records`), tallied for the card."""
+    for _, row in admitted_records(client, dataset_id, fmt, agreement, min_submitted, counts, settled):
         tally.add(row)
         yield row

@@ -6,6 +6,9 @@ Policy, per record (drafts never count):
   discards are at least as many as submissions; under `any` one submission outweighs discards.
 - `too_few_submitted`: fewer than `min_submitted` annotators submitted it.
 - The submitted answers are then resolved by `decide` (in `formats`, per export format).
+
+A record settled by adjudication (`curate adjudicate`) skips these rules: the reviewers' answer is
+the gold one (`adjudicated_answer`), and a reviewer's discard drops the record.
 """
 
 from __future__ import annotations
@@ -39,13 +42,14 @@ class Counts:
     tie: int = 0
     missing_answer: int = 0
     exported: int = 0
+    adjudicated: int = 0  # of the exported, those whose answer a reviewer gave (not a drop rule)
 
     def drop(self, rule: str) -> None:
         setattr(self, rule, getattr(self, rule) + 1)
 
     def dropped(self) -> dict[str, int]:
         """Drops by rule, in the order the rules apply."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("seen", "exported")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("seen", "exported", "adjudicated")}
 
 
 class NothingToExport(BadInput):
@@ -89,3 +93,14 @@ def decide(answers: list[Hashable], agreement: str) -> tuple[Hashable, float] | 
     if isinstance(top, Unusable):
         return top.reason
     return top, votes / len(answers)
+
+
+def adjudicated_answer(adjudication: Reviewed, votes: list[Hashable], agreement: str) -> Hashable | None:
+    """The answer the reviewers of an adjudication record give (`votes`, one per submitted review),
+    `Unusable("discarded")` when they discarded it, or None when they have not settled it (the
+    agreement rule then decides as if there were no adjudication)."""
+    rule = admit(adjudication, agreement=agreement, min_submitted=1)
+    if rule is not None:
+        return Unusable(rule) if rule == "discarded" else None
+    decision = decide(votes, agreement)
+    return None if isinstance(decision, str) else decision[0]

@@ -13,4 +13,18 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
     from curation.report.figures import compute_figures
     from curation.report.read import read_dataset
 
-    return compute_figures(read_dataset(dataset_name, workspace, client=client))
+    if client is None:
+        from curation.argilla.client import connect
+
+        client = connect()
+    figures = compute_figures(read_dataset(dataset_name, workspace, client=client))
+    figures["conflicts"] = _conflicts(client, dataset_name, workspace)
+    return figures
+
+
+def _conflicts(client, dataset_name: str, workspace: str | None) -> dict | None:
+    """Conflicts open and resolved (`curate adjudicate`), as `curate status` counts them."""
+    from curation.argilla.datasets import require_dataset
+    from curation.review.adjudicate import conflict_counts
+
+    return conflict_counts(client, require_dataset(client, dataset_name, workspace))

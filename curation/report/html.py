@@ -59,7 +59,7 @@ def render_html(figures: dict) -> str:
     title = f"Review report: {figures['dataset']}"
     sections = [_summary(figures), _progress(figures["progress"]), _annotators(figures["annotators"]),
                 _agreement(figures["agreement"]), _ratings(figures["ratings"]),
-                _ai_feedback(figures["ai_feedback"]), _batches(figures["batches"])]
+                _ai_feedback(figures["ai_feedback"]), _conflicts(figures.get("conflicts")), _batches(figures["batches"])]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}</body></html>\n"
@@ -109,6 +109,19 @@ def _annotators(people: dict) -> str:
                       "first response", "last review"], rows)
             + '<p class="note">Reviews per hour: from the first response opened to the last one submitted or '
               "discarded (n/a under a minute).</p>")
+
+
+def _conflicts(conflicts: dict | None) -> str:
+    """Records whose annotators disagree: still open, or settled by a reviewer (`curate adjudicate`)."""
+    if conflicts is None:
+        return ""
+    where = (f"adjudication dataset {escape(conflicts['dataset'])}" if conflicts["dataset"]
+             else "no adjudication dataset yet (<code>curate adjudicate</code> makes one)")
+    return ("<h2>Conflicts between annotators</h2>"
+            + _table(["open", "resolved"], [[_fig("conflicts.open", str(conflicts["open"])),
+                                             _fig("conflicts.resolved", str(conflicts["resolved"]))]])
+            + f'<p class="note">Records whose submitted answers disagree; resolved: a reviewer answered them in the '
+              f"{where}, and export takes that answer.</p>")
 
 
 def _agreement(agreement: dict) -> str:

@@ -10,6 +10,7 @@ and two server rules the SDK leaves to the server. Every error names the file an
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from curation.errors import ConfigError
 KINDS = ("sft", "preference")
 AUTO = "auto"
 SECTIONS = ("fields", "questions", "metadata", "vectors")
-_TOP = ("name", "kind", "num_responses", "rating_values", "guidelines", *SECTIONS, "distribution")
+_TOP = ("name", "kind", "num_responses", "rating_values", "guidelines", *SECTIONS, "distribution", "priority")
 _NOUN = {"fields": "field", "questions": "question", "metadata": "metadata property", "vectors": "vector"}
 # The SDK's names for settings whose file keys read differently (`labels` becomes `options`, ...).
 _SDK_KEYS = {"options": ("labels", "values"), "values": ("options",), "visible_options": ("visible_labels",),
@@ -134,6 +135,13 @@ class ReviewConfig:
     metadata: tuple[dict, ...]
     vectors: tuple[dict, ...]
     min_submitted: int
+    # Review priority weights by mode (curation/review/priority.py): the file's, else the defaults.
+    priority: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+    def priority_weights(self, mode: str) -> dict[str, float]:
+        from curation.review.priority import DEFAULT_WEIGHTS
+
+        return self.priority.get(mode) or DEFAULT_WEIGHTS.get(mode, {})
 
     @property
     def display(self) -> str:
@@ -266,7 +274,37 @@ def load_config(path: str | Path, *, num_responses: int | None = None) -> Review
         metadata=tuple(items["metadata"]),
         vectors=tuple(items["vectors"]),
         min_submitted=min_submitted,
+        priority=_priority_weights(fail, kind, data.get("priority")),
     )
+
+
+def _priority_weights(fail, kind: str, block: Any) -> dict[str, dict[str, float]]:
+    """`priority:`: {mode: {component: weight >= 0}}, for the modes that score this kind of batch."""
+    from curation.review.priority import DEFAULT_WEIGHTS, MODE_KIND
+
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise fail("priority", f"expected a mapping like {{{next(m for m, k in MODE_KIND.items() if k == kind)}: "
+                               "{component: weight}}}, got " + repr(block))
+    weights = {}
+    for mode, given in block.items():
+        if mode not in DEFAULT_WEIGHTS:
+            raise fail(f"priority.{mode}", f"unknown mode (expected one of {', '.join(DEFAULT_WEIGHTS)})")
+        if MODE_KIND[mode] != kind:
+            raise fail(f"priority.{mode}", f"scores {MODE_KIND[mode]} batches, and this file is kind {kind}")
+        if not isinstance(given, dict):
+            raise fail(f"priority.{mode}", f"expected a mapping of component: weight, got {given!r}")
+        for name, weight in given.items():
+            if name not in DEFAULT_WEIGHTS[mode]:
+                raise fail(f"priority.{mode}.{name}",
+                           f"unknown component (expected one of {', '.join(DEFAULT_WEIGHTS[mode])})")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+                raise fail(f"priority.{mode}.{name}", f"expected a weight, a number >= 0, got {weight!r}")
+        if not any(given.values()):
+            raise fail(f"priority.{mode}", "every weight is 0: give at least one component a weight")
+        weights[mode] = {name: float(given.get(name, 0)) for name in DEFAULT_WEIGHTS[mode]}
+    return weights
 
 
 def _read(path: Path, where: str) -> Any:

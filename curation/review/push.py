@@ -20,8 +20,9 @@ from curation.argilla import datasets, records
 from curation.argilla.client import review_url
 from curation.argilla.errors import argilla_errors, translate
 from curation.batch import Batch, load_batch
-from curation.contract import COL_GENERATIONS
+from curation.contract import COL_GENERATIONS, rating_question
 from curation.errors import BadInput, ConfigError
+from curation.review import priority as review_priority
 from curation.review.config import ReviewConfig, default_config_path, load_config
 from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id, unreviewable
 
@@ -44,6 +45,7 @@ class PushReport:
     seconds: float
     invalid: list[str] = field(default_factory=list)
     url: str | None = None
+    priority: str = review_priority.NONE  # how the records' review_priority was scored
 
     @property
     def records_per_second(self) -> float:
@@ -59,12 +61,18 @@ def push_batch(
     client=None,
     show_progress: bool = True,
     vectors: bool = False,
+    priority: str | None = None,
+    against: str | None = None,
 ) -> PushReport:
     """Send the batch's rows that the dataset lacks; create the dataset from the config if needed.
 
     `vectors` sends the batch's embedding columns (`curate embed`) as record vectors; a new
     dataset gets a vector field for each, with the batch's dimensions. Vectors the config
     declares under `vectors:` are sent whenever the batch has a column of that name.
+
+    Each record's metadata `review_priority` is scored by `priority` (curation/review/priority.py;
+    None: by the batch's kind), with the config's weights; `against` names a dataset whose
+    discarded records make near-duplicates of them review first (`deita`).
     """
     started = time.perf_counter()
     batch = batch if isinstance(batch, Batch) else load_batch(batch)
@@ -76,6 +84,7 @@ def push_batch(
     if config.kind != batch.kind:
         raise ConfigError(f"{config.display}: kind: is {config.kind!r} but batch {batch.id} is {batch.kind!r}")
     config, vector_dims = _with_vectors(config, batch, rows, vectors)
+    mode = review_priority.choose_mode(priority, batch.kind, rows, against)
     problems = [unreviewable(batch.kind, config, i, row) for i, row in enumerate(rows)]
     if rows and all(problems):
         raise BadInput(
@@ -86,12 +95,14 @@ def push_batch(
         from curation.argilla.client import connect
 
         client = connect()
+    rejected = review_priority.rejected_texts(client, against, None) if against else None
+    priorities = _priorities(mode, batch, rows, config, rejected)
     with argilla_errors(f"pushing to dataset {dataset_name!r}"):
         dataset, created = _dataset(client, dataset_name, workspace, config)
         present = set() if created else records.external_ids(client, dataset.id, id_prefix(batch.id))
     _check_vector_fields(dataset, vector_dims, dataset_name)
 
-    mapper = RecordMapper(batch, config, dataset)
+    mapper = RecordMapper(batch, config, dataset, priorities.scores)
     todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in present]
     invalid: list[str] = []
     sent = _send(client, dataset, mapper, rows, todo, invalid, show_progress, f"{batch.id} → {dataset_name}",
@@ -106,8 +117,20 @@ def push_batch(
         created_dataset=created,
         seconds=time.perf_counter() - started,
         invalid=invalid,
-        url=f"{review_url(client)}/dataset/{dataset.id}/annotation-mode",
+        url=review_priority.annotation_link(review_url(client), dataset),
+        priority=priorities.mode,
     )
+
+
+def _priorities(mode: str, batch: Batch, rows: list[dict], config: ReviewConfig,
+                rejected: list[str] | None) -> review_priority.Priorities:
+    """Each row's review priority, scored on the config's rating scale with its weights."""
+    scale = (1, 5)
+    rating = config.question(rating_question(1))
+    if rating is not None:
+        scale = (min(rating["values"]), max(rating["values"]))
+    return review_priority.score_rows(mode, batch.kind, rows, config.priority_weights(mode),
+                                      candidates=config.num_responses, scale=scale, rejected_texts=rejected)
 
 
 def _with_vectors(config: ReviewConfig, batch: Batch, rows: list[dict], asked: bool) -> tuple[ReviewConfig, dict[str, int]]:

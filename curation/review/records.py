@@ -82,8 +82,10 @@ def _empty(value: Any) -> bool:
 class RecordMapper:
     """Maps rows of one batch to records of one dataset."""
 
-    def __init__(self, batch: Batch, config: ReviewConfig, dataset: rg.Dataset):
+    def __init__(self, batch: Batch, config: ReviewConfig, dataset: rg.Dataset,
+                 priorities: list[float | None] | None = None):
         self.batch = batch
+        self.priorities = priorities or []  # row index -> review priority (curation/review/priority.py)
         self.config = config
         self.dataset = dataset
         # Only what the dataset declares can be sent (it refuses extra metadata).
@@ -104,6 +106,8 @@ class RecordMapper:
             raise InvalidRow(f"row {index}: no value for required field(s) {', '.join(missing)}")
         metadata = {c.META_BATCH_ID: self.batch.id, c.META_ROW_INDEX: index, c.META_RECIPE: self.batch.recipe,
                     **metadata}
+        if index < len(self.priorities):
+            metadata[c.META_REVIEW_PRIORITY] = self.priorities[index]
         record = rg.Record(
             id=record_id(self.batch.id, index),
             fields={k: v for k, v in fields.items() if v is not None},

@@ -9,11 +9,14 @@ from typing import Any
 import krippendorff
 import numpy as np
 
+from curation.argilla.client import review_url
 from curation.argilla.usernames import Usernames
 from curation.argilla.datasets import require_dataset
 from curation.argilla.errors import argilla_errors
 from curation.argilla.records import iter_reviewed
+from curation.review.priority import annotation_link
 from curation.argilla.responses import top_choice
+from curation.review.adjudicate import conflict_counts
 
 # Question types with a measurable agreement, and the level of measurement each takes.
 LEVELS = {"rating": "ordinal", "label_selection": "nominal", "ranking": "nominal"}
@@ -46,7 +49,9 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
         "min_submitted": dataset.settings.distribution.min_submitted,
         "records": {k: progress[k] for k in ("total", "pending", "completed")},
         "annotators": annotators,
+        "conflicts": conflict_counts(client, dataset),  # open/resolved (`curate adjudicate`)
         "agreement": agreement,
+        "url": annotation_link(review_url(client), dataset),
     }
 
 
@@ -128,3 +133,10 @@ def render_status(report: dict, console=None) -> None:
         level = a["level"] + (f" ({a['of']})" if a.get("of", "value") != "value" else "")
         agree.add_row(escape(name), escape(level), alpha, str(a["records"]), str(a["annotators"]))
     console.print(agree)
+    conflicts = report.get("conflicts")
+    if conflicts is not None:
+        where = (f"adjudication dataset {escape(conflicts['dataset'])}" if conflicts["dataset"]
+                 else "`curate adjudicate` sends them to reviewers")
+        console.print(f"Conflicts between annotators: {conflicts['open']} open, {conflicts['resolved']} resolved ({where})")
+    if report.get("url"):
+        console.print(f"Review it at {escape(report['url'])}", soft_wrap=True)

@@ -4,7 +4,10 @@ Registered as `curation-sqlite`; select it with ARGILLA_SEARCH_ENGINE=curation-s
 index lives in one SQLite file (see `search_store.default_search_db_path`): FTS5 for text
 queries, indexed side tables for filters, sort and metrics, and exact cosine similarity with
 numpy over stored float32 vectors. Semantics follow argilla-server's Elasticsearch engine
-(`argilla_server.search_engine.commons`), which the tests in tests/search_engine/ port.
+(`argilla_server.search_engine.commons`), which the tests in tests/search_engine/ port, with one
+addition: a dataset with float metadata `review_priority` (curate push) serves a search with no sort
+and no text by priority band first (search_sql.priority_band), shuffled per user within a band, and
+a sorted search breaks its ties in the user's shuffled order instead of index order.
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ from curation.server.search_sql import (
     from_micros,
     number_or_none,
     order_to_sql,
+    priority_band,
     to_micros,
 )
+from curation.contract import META_REVIEW_PRIORITY
 from curation.server import faults
 from curation.server.search_store import DatasetTables, SearchStore, default_search_db_path
 
@@ -744,16 +749,25 @@ class SQLiteSearchEngine(SearchEngine):
                 return SearchResponses(items=[], total=0)
             body, params, score = matching
 
+            # The seed is an integer we computed, so inlining it in SQL is safe.
+            seed = zlib.crc32(str(user_id).encode()) if user_id is not None else None
             if sort:
-                order, order_params = order_to_sql(sort, tables)
+                # Records the sort ties (e.g. a shared review_priority) come in the user's shuffled order, so
+                # annotators following the same sorted link still spread (Elasticsearch leaves ties unordered).
+                tie_break = "r.rid" if seed is None else f"{user_order_key('r.rnd', seed)} DESC, r.rid"
+                order, order_params = order_to_sql(sort, tables, tie_break)
                 select = "NULL"  # Elasticsearch returns no score when sorting on fields.
             else:
-                if user_id is not None:
+                if seed is not None:
                     # Elasticsearch multiplies the score by random_score seeded with the user id: a stable
-                    # per-user shuffle. The seed is an integer we computed, so inlining it is safe.
-                    seed = zlib.crc32(str(user_id).encode())
+                    # per-user shuffle.
                     score = f"({score}) * {user_order_key('r.rnd', seed)} / {float(_TWO_32)}"
                 select, order, order_params = score, "2 DESC, r.rid", []
+                if query is None and catalog.metadata_types.get(META_REVIEW_PRIORITY) == _FLOAT:
+                    # The review queue: higher priority bands first, the per-user shuffle within a band
+                    # (a text search keeps its relevance order).
+                    band, order_params = priority_band(tables, META_REVIEW_PRIORITY)
+                    order = f"{band} DESC, 2 DESC, r.rid"
 
             rows = conn.execute(
                 f"SELECT r.id, {select} {body} ORDER BY {order} LIMIT ? OFFSET ?",

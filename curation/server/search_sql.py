@@ -34,7 +34,8 @@ from curation.upstream.argilla_server import (
     TermsFilter,
 )
 
-__all__ = ["INT64_MAX", "filter_to_sql", "fits_int64", "from_micros", "number_or_none", "order_to_sql", "to_micros"]
+__all__ = ["INT64_MAX", "PRIORITY_BANDS", "filter_to_sql", "fits_int64", "from_micros", "number_or_none", "order_to_sql",
+           "priority_band", "to_micros"]
 
 Sql = Tuple[str, List[Any]]
 
@@ -305,8 +306,8 @@ def _order_expression(order: Order, tables: DatasetTables) -> Sql:
     raise ValueError(f"Cannot process request for search scope {scope}")
 
 
-def order_to_sql(orders: List[Order], tables: DatasetTables) -> Sql:
-    """ORDER BY terms (without the keyword): missing values last, record rowid as tie-breaker."""
+def order_to_sql(orders: List[Order], tables: DatasetTables, tie_break: str = "r.rid") -> Sql:
+    """ORDER BY terms (without the keyword): missing values last, then `tie_break` (SQL ending in r.rid)."""
     terms, params = [], []
     for order in orders:
         expression, values = _order_expression(order, tables)
@@ -314,5 +315,19 @@ def order_to_sql(orders: List[Order], tables: DatasetTables) -> Sql:
         terms.append(f"({expression}) IS NULL, {expression} {direction}")
         # The expression appears twice in the ORDER BY, so its parameters are bound twice.
         params.extend(values + values)
-    terms.append("r.rid")
+    terms.append(tie_break)
     return ", ".join(terms), params
+
+
+# Review priority bands (metadata `review_priority`, 0-1): fixed cut points at 0.25, 0.5 and 0.75, so
+# band 3 is [0.75, 1], band 0 [0, 0.25); a record without a priority is band -1 (served last).
+PRIORITY_BANDS = 4
+
+
+def priority_band(tables: DatasetTables, name: str) -> Sql:
+    """SQL for a record's priority band (see PRIORITY_BANDS) from its float metadata `name`."""
+    top = 1 - 1e-9  # a priority of exactly 1 belongs to the top band, not a band of its own
+    value = f"MIN(MAX(MAX(value), 0.0), {top!r})"
+    sql = (f"COALESCE((SELECT CAST({value} * {PRIORITY_BANDS} AS INTEGER) FROM {_by_record(tables.meta)} "
+           f"WHERE rid = r.rid AND name = ?), -1)")
+    return sql, [name]

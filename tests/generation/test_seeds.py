@@ -123,6 +123,51 @@ def test_lineage_goes_back_to_the_seed_file_and_show_prints_it(curation_home):
     assert "not on this machine" in invoke("batches", "show", third.id).output
 
 
+def test_lineage_walks_through_a_reviewed_dataset_into_every_batch_behind_it(curation_home):
+    """A batch seeded from `argilla:DATASET` whose records came from two batches here and one gone."""
+    from curation.export.card import chains
+
+    root = curation_home / "batches"
+    a1 = _batch(root, "resp-d-a1", "responses", "preference", _responses_rows(), seed_file="a.txt",
+                seed_sha256="a" * 64)
+    from curation.batch import parent_entry
+
+    a2 = _batch(root, "evq-d-a2", "evol-quality", "preference", _responses_rows()[:2], parent=parent_entry(a1))
+    b1 = _batch(root, "resp-d-b1", "responses", "preference", _responses_rows(), seed_file="b.txt",
+                seed_sha256="b" * 64)
+    dataset = {"dataset": "prefs", "workspace": "team", "server": "http://127.0.0.1:6900", "kind": "preference",
+               "record_ids_sha256": "c" * 64, "policy": {"agreement": "majority", "min_submitted": 2},
+               "seen": 9, "admitted": 4, "dropped": {"duplicate": 0, "discarded": 3, "tie": 2},
+               "batches": ["resp-d-b1", "gone-d-c1", "evq-d-a2"]}
+    child = _batch(root, "uf-d-x", "ultrafeedback", "preference", _responses_rows()[:1], parent=dataset,
+                   seed_file=None, seed_sha256=None)
+
+    steps = lineage(child)
+    assert [s.get("dataset") or s["batch_id"] for s in steps] == [
+        "resp-d-a1", "evq-d-a2", "gone-d-c1", "resp-d-b1", "prefs", "uf-d-x"]  # branches by batch id
+    assert [s["starts_branch"] for s in steps] == [True, False, True, True, False, False]
+    assert [s["found"] for s in steps] == [True, True, False, True, True, True]
+    assert steps[4]["rows"] == 4 and steps[4]["record_ids_sha256"] == "c" * 64
+    assert chain(child) == ["responses", "evol-quality", "?", "responses", "argilla:prefs", "ultrafeedback"]
+    assert [a2.id, b1.id] == [steps[1]["batch_id"], steps[3]["batch_id"]]
+
+    shown = invoke("batches", "show", child.id, "--rows", "0")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == "Chain: responses → evol-quality + ? + responses → argilla:prefs → ultrafeedback"
+    assert lines[1:3] == ["  seeds of resp-d-a1: a.txt (sha256 aaaaaaaaaaaa)",
+                          "  seeds of resp-d-b1: b.txt (sha256 bbbbbbbbbbbb)"]
+    assert lines[5].split()[:2] == ["3.", "gone-d-c1"] and "not on this machine" in lines[5]
+    assert lines[7] == ("  5. Argilla dataset 'prefs' (workspace 'team' at http://127.0.0.1:6900)  4 of 9 records "
+                        "admitted (agreement majority, min submitted 2; dropped: discarded 3, tie 2); "
+                        "record ids sha256 cccccccccccc")
+
+    [(batch_id, text)] = chains([child.id])
+    assert batch_id == child.id and text == (
+        "seed file `a.txt` → responses → evol-quality + (earlier batches not on this machine) → ? + "
+        "seed file `b.txt` → responses → Argilla dataset `prefs` (4 admitted) → ultrafeedback")
+
+
 def test_write_child_batch_is_generic(curation_home):
     """What dedup/selection steps use: the kept rows, a `parent`, and one section saying what was done."""
     parent = _batch(curation_home / "batches", "resp-c-1", "responses", "preference", _responses_rows(),
