@@ -50,6 +50,8 @@ ALLOWED = {
     ("curation/report/batches.py", "_empty"): ({"batch_id", "recipe"}, _REPORT),
     ("curation/report/batches.py", "_entry"): ({"recipe"}, _REPORT),
     ("curation/report/html.py", "_batches"): ({"batch_id", "recipe"}, _REPORT),
+    ("curation/report/rounds.py", "links_behind"): ({"batch_id"}, _LINEAGE),
+    ("curation/report/rounds.py", "example_ids"): ({"record_id"}, "a key of a manifest's example entry, not a column"),
     ("curation/report/html.py", "render_html"): ({"ratings"}, _REPORT),
     ("curation/report/html.py", "_judge"): ({"ratings"}, _REPORT),
     ("curation/report/figures.py", "compute_figures"): ({"ratings"}, _REPORT),

@@ -27,7 +27,10 @@ def report(dataset: str, workspace: str | None, out: Path | None, as_json: bool)
         humans chose and a table of judge vs human ratings; sft datasets, how often and
         how much annotators edited the suggested response; each by recipe and model;
       - the batches behind the records, with the row counts of their manifests when the
-        batch folder is on this machine.
+        batch folder is on this machine;
+      - rounds: this dataset and the earlier ones its batches were seeded from
+        (--seeds argilla:), each with its acceptance rate, edits and judge agreement,
+        also printed one line per round.
 
     \b
     Examples:
@@ -36,6 +39,7 @@ def report(dataset: str, workspace: str | None, out: Path | None, as_json: bool)
     """
     from curation.report import review_report
     from curation.report.html import render_html
+    from curation.report.rounds import round_line
 
     figures = review_report(dataset, workspace=workspace)
     if out is None and not as_json:
@@ -43,6 +47,8 @@ def report(dataset: str, workspace: str | None, out: Path | None, as_json: bool)
     if out is not None:
         _write(out, render_html(figures))
         click.echo(f"Wrote the review report of {figures['dataset']!r} to {out}", err=as_json)
+    for entry in figures["rounds"]:
+        click.echo(round_line(entry), err=as_json)  # stdout stays pure JSON with --json
     if as_json:
         click.echo(json.dumps(figures, indent=2, sort_keys=True))
 

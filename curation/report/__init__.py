@@ -2,7 +2,8 @@
 
 `read` fetches what the report needs from Argilla (through `curation.argilla`), `figures` and
 `feedback` turn it into numbers, `batches` looks up the batches behind the records on this
-machine, `svg` draws the plots and `html` lays the page out.
+machine, `rounds` follows their lineage back through the datasets of earlier rounds, `svg` draws
+the plots and `html` lays the page out.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
     """Every figure of the report for Argilla dataset `dataset_name`, as JSON-ready values."""
     from curation.report.figures import compute_figures
     from curation.report.read import read_dataset
+    from curation.report.rounds import rounds_of
 
     if client is None:
         from curation.argilla.client import connect
 
         client = connect()
-    figures = compute_figures(read_dataset(dataset_name, workspace, client=client))
+    view = read_dataset(dataset_name, workspace, client=client)
+    figures = compute_figures(view)
     figures["conflicts"] = _conflicts(client, dataset_name, workspace)
+    figures["rounds"] = rounds_of(client, view)
     return figures
 
 

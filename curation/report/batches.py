@@ -20,7 +20,7 @@ def batches_behind(records: list[RecordView]) -> list[dict]:
     counts = Counter(str(r.metadata[META_BATCH_ID]) for r in records if r.metadata.get(META_BATCH_ID))
     recipes = {str(r.metadata[META_BATCH_ID]): r.metadata.get(META_RECIPE)
                for r in records if r.metadata.get(META_BATCH_ID)}
-    finder = _BatchFinder()
+    finder = BatchFinder()
     entries = [_entry(batch_id, counts[batch_id], recipes[batch_id], finder) for batch_id in sorted(counts)]
     orphans = len(records) - sum(counts.values())
     if orphans:
@@ -33,7 +33,7 @@ def _empty(batch_id: str | None, records: int, recipe: str | None) -> dict:
             "kind": None, "kept": None, "dropped": None, "dedup": None, "selection": None, "note": NOT_HERE}
 
 
-def _entry(batch_id: str, records: int, recipe: str | None, finder: "_BatchFinder") -> dict:
+def _entry(batch_id: str, records: int, recipe: str | None, finder: "BatchFinder") -> dict:
     entry = _empty(batch_id, records, recipe)
     try:
         batch = finder.find(batch_id)
@@ -55,7 +55,7 @@ def _entry(batch_id: str, records: int, recipe: str | None, finder: "_BatchFinde
     }
 
 
-class _BatchFinder:
+class BatchFinder:
     """Batches under the batches folder by id: its folder of that name, else any folder whose
     manifest has that id (a batch written with --out there); the folder is scanned once."""
 

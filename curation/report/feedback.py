@@ -52,7 +52,7 @@ def majority(choices: list[str]) -> str | None:
 
 
 @dataclass
-class _Judge:
+class JudgeTally:
     """Tallies of the judge against humans for one group of records."""
 
     records: int = 0  # records with a judge's choice and a human majority
@@ -74,11 +74,31 @@ class _Judge:
 def judge_vs_humans(view: DatasetView) -> dict:
     ratings = [name for name, q in view.questions.items() if q.type == "rating" and name.startswith("rating_")]
     scale = sorted({v for name in ratings for v in view.questions[name].values})
+    overall, confusion, groups = judge_tallies(view)
+    return {
+        "kind": "preference",
+        "chosen": {k: overall.figures()[k] for k in ("records", "agreed", "share", "humans_split")},
+        "ratings": {
+            "scale": scale,
+            "pairs": overall.pairs,
+            "exact": overall.exact,
+            "share_exact": share(overall.exact, overall.pairs),
+            "mean_abs_difference": share(overall.distance, overall.pairs),
+            "mean_human_minus_judge": share(overall.difference, overall.pairs),
+            "confusion": [[confusion[j, h] for h in scale] for j in scale],  # rows: judge, columns: human
+        },
+        "by": _figures_by_group(groups),
+    }
+
+
+def judge_tallies(view: DatasetView) -> tuple[JudgeTally, Counter, dict[str, dict[str, JudgeTally]]]:
+    """The judge against humans over `view`'s records: overall, a (judge, human) rating Counter, and by group."""
+    ratings = [name for name, q in view.questions.items() if q.type == "rating" and name.startswith("rating_")]
     confusion: Counter = Counter()
-    overall = _Judge()
-    groups: dict[str, dict[str, _Judge]] = {c.META_RECIPE: {}, c.META_JUDGE_MODEL: {}}
+    overall = JudgeTally()
+    groups: dict[str, dict[str, JudgeTally]] = {c.META_RECIPE: {}, c.META_JUDGE_MODEL: {}}
     for record in view.records:
-        tallies = [overall, *(_group(groups, key, record, _Judge) for key in groups)]
+        tallies = [overall, *(_group(groups, key, record, JudgeTally) for key in groups)]
         judge = record.suggestions.get(c.RANKING)
         tops = [top_choice(a.values[c.RANKING]) for a in record.submitted if a.values.get(c.RANKING)]
         if judge and tops:
@@ -101,20 +121,7 @@ def judge_vs_humans(view: DatasetView) -> dict:
                     tally.exact += given == suggested
                     tally.difference += given - suggested
                     tally.distance += abs(given - suggested)
-    return {
-        "kind": "preference",
-        "chosen": {k: overall.figures()[k] for k in ("records", "agreed", "share", "humans_split")},
-        "ratings": {
-            "scale": scale,
-            "pairs": overall.pairs,
-            "exact": overall.exact,
-            "share_exact": share(overall.exact, overall.pairs),
-            "mean_abs_difference": share(overall.distance, overall.pairs),
-            "mean_human_minus_judge": share(overall.difference, overall.pairs),
-            "confusion": [[confusion[j, h] for h in scale] for j in scale],  # rows: judge, columns: human
-        },
-        "by": _figures_by_group(groups),
-    }
+    return overall, confusion, groups
 
 
 @dataclass

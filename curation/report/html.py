@@ -59,7 +59,8 @@ def render_html(figures: dict) -> str:
     title = f"Review report: {figures['dataset']}"
     sections = [_summary(figures), _progress(figures["progress"]), _annotators(figures["annotators"]),
                 _agreement(figures["agreement"]), _ratings(figures["ratings"]),
-                _ai_feedback(figures["ai_feedback"]), _conflicts(figures.get("conflicts")), _batches(figures["batches"])]
+                _ai_feedback(figures["ai_feedback"]), _conflicts(figures.get("conflicts")), _rounds(figures.get("rounds")),
+                _batches(figures["batches"])]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}</body></html>\n"
@@ -122,6 +123,33 @@ def _conflicts(conflicts: dict | None) -> str:
                                              _fig("conflicts.resolved", str(conflicts["resolved"]))]])
             + f'<p class="note">Records whose submitted answers disagree; resolved: a reviewer answered them in the '
               f"{where}, and export takes that answer.</p>")
+
+
+def _rounds(rounds: list[dict] | None) -> str:
+    """Each round of the chain this dataset ends (curation/report/rounds.py), oldest first."""
+    if not rounds:
+        return ""
+    labels = [f"{r['round']}: {r['dataset']}" for r in rounds]
+    plot = svg.shares_over("rounds", "Acceptance, edits and judge agreement over rounds", labels, [
+        ("acceptance", svg.BLUE, [r["acceptance"] for r in rounds]),
+        ("edited", svg.RED, [r["edited_share"] for r in rounds]),
+        ("judge chose as humans", svg.ORANGE, [r["judge_agreement_chosen"] for r in rounds]),
+        ("judge rating equal", svg.GREY, [r["judge_agreement_ratings"] for r in rounds]),
+    ])
+    keys = [("reviewed", str), ("admitted", lambda v: "n/a" if v is None else str(v)), ("acceptance", pct),
+            ("edited_share", pct), ("mean_edit_distance", dec), ("judge_agreement_chosen", pct),
+            ("judge_agreement_ratings", pct), ("examples_held_out", str)]
+    rows = [[_td(r["round"]), _td(f"{r['dataset']} ({r['workspace']})"), _td(r["kind"] or ""),
+             *(_fig(f"rounds.{r['round']}.{key}", show(r[key])) for key, show in keys), _td(r["note"] or "")]
+            for r in rounds]
+    return ("<h2>Rounds</h2>" + plot
+            + _table(["round", "dataset (workspace)", "kind", "reviewed", "admitted", "acceptance", "edited",
+                      "edit distance", "judge chose as humans", "judge rating equal", "held out", "note"], rows)
+            + '<p class="note">A round is one reviewed dataset; the one before it is the dataset a batch behind '
+              "its records was seeded from (<code>--seeds argilla:</code>). Acceptance: records the export policy "
+              "admits of those reviewed. Edited and mean edit distance (1 - difflib's ratio): over the admitted sft "
+              "responses. Judge agreement: over the records not held out (records a batch's manifest names as "
+              "examples).</p>")
 
 
 def _agreement(agreement: dict) -> str:

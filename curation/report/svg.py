@@ -1,4 +1,5 @@
-"""Small hand-written SVG plots: horizontal bars, grouped columns, a cumulative line, a heatmap.
+"""Small hand-written SVG plots: horizontal bars, grouped columns, a cumulative line, shares over
+rounds, a heatmap.
 
 Each function returns one `<svg id=...>` element with a <title> (read by screen readers and
 shown on hover); numbers are written on the plot, so it reads without axes ticks.
@@ -113,6 +114,36 @@ def cumulative_line(plot_id: str, title: str, points: list[tuple[float, int]], f
         _text(left, base + 18, first),
         _text(right, base + 18, last, anchor="end"),
     ]
+    return _svg(plot_id, title, height, body)
+
+
+def shares_over(plot_id: str, title: str, labels: list[str], series: list[tuple[str, str, list[float | None]]]) -> str:
+    """Lines of shares (0 to 1) over ordered steps `labels`, one per (name, color, values) series;
+    a None value leaves a gap, and a series of only None is left out."""
+    series = [s for s in series if any(v is not None for v in s[2])]
+    if not labels or not series:
+        return _nothing(plot_id, title, "nothing to compare over rounds yet")
+    height, left, right, top_y, base = 230, 50, WIDTH - 20, 44, 190
+    step = (right - left) / max(len(labels) - 1, 1)
+    body = [*_legend(16, [(name, color) for name, color, _ in series], left),
+            f'<line x1="{left}" y1="{base}" x2="{right}" y2="{base}" stroke="{GREY}"/>',
+            f'<line x1="{left}" y1="{base}" x2="{left}" y2="{top_y}" stroke="{GREY}"/>',
+            _text(left - 6, top_y + 4, "100%", anchor="end"), _text(left - 6, base, "0%", anchor="end")]
+    for i, label in enumerate(labels):
+        body.append(_text(left + step * i, base + 18, _short(label, 18), anchor="middle" if 0 < i < len(labels) - 1
+                          else ("start" if i == 0 else "end")))
+    for name, color, values in series:
+        points = [(left + step * i, base - (base - top_y) * v, v) for i, v in enumerate(values) if v is not None]
+        runs, run = [], []
+        for i, v in enumerate(values):  # a None splits the line
+            if v is None:
+                runs, run = runs + [run] if run else runs, []
+            else:
+                run.append(f"{left + step * i:.1f},{base - (base - top_y) * v:.1f}")
+        runs += [run] if run else []
+        body += [f'<polyline points="{" ".join(r)}" fill="none" stroke="{color}" stroke-width="2"/>' for r in runs]
+        body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"><title>{escape(f"{name}: {v * 100:.1f}%")}'
+                 f"</title></circle>" for x, y, v in points]
     return _svg(plot_id, title, height, body)
 
 

@@ -236,7 +236,7 @@ def test_chromium_draws_every_plot(which, request, home, tmp_path):
 
     built = request.getfixturevalue(which)
     figures, html = report_of(built["name"], tmp_path, home)
-    plots = {"progress", "annotators", "agreement", *(f"ratings-{q}" for q in figures["ratings"])}
+    plots = {"progress", "annotators", "agreement", "rounds", *(f"ratings-{q}" for q in figures["ratings"])}
     plots |= {"judge-choice", "judge-confusion"} if which == "preference" else {"edits"}
     assert sorted(Figures(html).svg_ids) == sorted(plots)
     assert "<script" not in html and "http://" not in html and "https://" not in html
@@ -290,7 +290,9 @@ def test_without_options_the_page_goes_to_report_html(preference, home, tmp_path
     monkeypatch.chdir(tmp_path)
     result = invoke(["report", preference["name"]], CURATION_HOME=str(home))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"Wrote the review report of {preference['name']!r} to report.html\n"
+    wrote, *rounds = result.stdout.splitlines()
+    assert wrote == f"Wrote the review report of {preference['name']!r} to report.html"
+    assert [line.split(" (")[0] for line in rounds] == [f"Round 1: {preference['name']}"]  # no earlier round
     assert sorted(Figures((tmp_path / "report.html").read_text()).svg_ids)[0] == "agreement"
 
 

@@ -1,0 +1,193 @@
+"""The rounds view of `curate report`: did closing the loop make review cheaper, round after round?
+
+A round is one reviewed dataset. The round before it is the dataset a batch behind its records was
+seeded from (`--seeds argilla:DATASET`: the manifest's `parent.dataset`), found through the
+records' `batch_id` metadata and those batches' lineage (`curation.batch.lineage`); the walk
+repeats from there until a dataset has no such parent, or that parent is gone (a note says so).
+
+Per round:
+- `reviewed`: records with at least one submitted or discarded response;
+- `admitted`: records the export policy admits (export's own `admitted_records`, its defaults:
+  majority agreement, the dataset's min_submitted, adjudications first); `acceptance` = admitted / reviewed;
+- sft: `edited_share`, the share of admitted rows whose response the annotators changed (export's
+  `edited` column), and `mean_edit_distance` over those rows: 1 - difflib's similarity ratio
+  between the proposal and the final text, as the report's AI feedback section measures it
+  (0 unchanged, 1 nothing in common), not a count of characters;
+- preference: `judge_agreement_chosen`, the share of records where the judge's first place is the
+  humans' majority first place, and `judge_agreement_ratings`, the share of (rating question,
+  submitted answer) pairs where the human's rating equals the judge's: the AI feedback section's
+  `chosen.share` and `ratings.share_exact`, computed on the records that are not examples.
+
+Records a manifest names as examples (`judge_examples` or `examples`: record ids, as a list or
+under `record_ids`) were shown to the judge or the model; they are held out of the agreement figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from curation import contract as c
+from curation.batch import Batch, find_batch, lineage
+from curation.errors import BadInput, BatchNotFound
+from curation.report.batches import BatchFinder
+from curation.report.feedback import edit_distance, judge_tallies, share
+from curation.report.read import DONE, DatasetView, read_dataset
+
+EXAMPLE_KEYS = ("judge_examples", "examples")
+_FORMAT_OF_KIND = {"sft": "sft", "preference": "dpo"}  # the export format that admits a kind's records
+
+
+@dataclasses.dataclass
+class _Links:
+    """What the batches behind one dataset say: the datasets they were seeded from, the example
+    record ids their manifests name, and the batch ids not on this machine."""
+
+    parents: list[dict] = dataclasses.field(default_factory=list)  # {"dataset", "workspace"} of each, once
+    examples: set[str] = dataclasses.field(default_factory=set)
+    missing: list[str] = dataclasses.field(default_factory=list)
+
+
+def rounds_of(client, view: DatasetView) -> list[dict]:
+    """The rounds that end with `view`'s dataset, oldest first (see the module's docstring)."""
+    chain: list[tuple[DatasetView, str | None]] = []
+    examples: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    current: DatasetView | None = view
+    while current is not None:
+        seen.add((current.workspace, current.name))
+        links = links_behind(current)
+        examples |= links.examples
+        notes = [f"batch(es) {', '.join(links.missing)} behind it not on this machine: an earlier round "
+                 "behind them is not shown"] if links.missing else []
+        previous = None
+        if links.parents:
+            parent, *others = links.parents
+            if others:
+                notes.append("also seeded from " + ", ".join(_where(p) for p in others) + " (not followed)")
+            if (parent.get("workspace"), parent["dataset"]) in seen:
+                notes.append(f"seeded from {_where(parent)} again: a cycle, the walk stops here")
+            else:
+                try:
+                    previous = read_dataset(parent["dataset"], parent.get("workspace"), client=client)
+                except BadInput:  # deleted, renamed, or its workspace is gone: the walk ends here
+                    notes.append(f"seeded from {_where(parent)}, which is no longer on the server: "
+                                 "earlier rounds are not shown")
+        chain.append((current, "; ".join(notes) or None))
+        current = previous
+    chain.reverse()
+    return [{"round": number, **round_figures(client, round_view, examples), "note": note}
+            for number, (round_view, note) in enumerate(chain, start=1)]
+
+
+def _where(parent: dict) -> str:
+    workspace = parent.get("workspace")
+    return f"dataset {parent['dataset']!r}" + (f" (workspace {workspace!r})" if workspace else "")
+
+
+def links_behind(view: DatasetView) -> _Links:
+    """The parents and examples recorded by the batches behind `view`'s records (by `batch_id`)."""
+    links, finder = _Links(), BatchFinder()
+    ids = sorted({str(r.metadata[c.META_BATCH_ID]) for r in view.records if r.metadata.get(c.META_BATCH_ID)})
+    for batch_id in ids:
+        try:
+            batch = finder.find(batch_id)  # as the report's batches section finds it, --out folders too
+        except BatchNotFound:  # a folder of that name that is not a readable batch
+            batch = None
+        if batch is None:
+            links.missing.append(batch_id)
+            continue
+        steps = lineage(batch)
+        datasets = [n for n, step in enumerate(steps) if step.get("dataset") is not None]
+        since = datasets[-1] + 1 if datasets else 0  # the batches made since the nearest dataset
+        if datasets:
+            parent = steps[datasets[-1]]
+            if not any((p["dataset"], p.get("workspace")) == (parent["dataset"], parent.get("workspace"))
+                       for p in links.parents):
+                links.parents.append({"dataset": parent["dataset"], "workspace": parent.get("workspace")})
+        for step in steps[since:]:  # examples may be named by the generating batch, not only its dedup child
+            if not step["found"]:
+                continue
+            found = batch if step["batch_id"] == batch.id else find_batch(str(step["batch_id"]), hint_path=step["path"])
+            if found is not None:
+                links.examples |= example_ids(found)
+    return links
+
+
+def example_ids(batch: Batch) -> set[str]:
+    """The record ids a batch's manifest names as examples (`judge_examples`, `examples`): a list of
+    ids, a list of {"record_id"|"id": ...}, or {"record_ids": [...]}; none when it names none."""
+    ids: set[str] = set()
+    for key in EXAMPLE_KEYS:
+        value = batch.manifest.get(key)
+        if isinstance(value, dict):
+            value = value.get("record_ids") or value.get("ids") or []
+        for item in value if isinstance(value, list) else []:
+            if isinstance(item, dict):
+                item = item.get("record_id") or item.get("id")
+            if item:
+                ids.add(str(item))
+    return ids
+
+
+def round_figures(client, view: DatasetView, examples: set[str]) -> dict:
+    """One round's figures; figures that do not apply to its kind are None."""
+    reviewed = sum(any(a.status in DONE for a in r.answers) for r in view.records)
+    admitted, edited, distance = _admitted(client, view)
+    held_out = [r for r in view.records if r.id not in examples]
+    chosen = ratings = None
+    if view.kind == "preference":
+        judge, _, _ = judge_tallies(dataclasses.replace(view, records=held_out))
+        chosen, ratings = share(judge.agreed, judge.records), share(judge.exact, judge.pairs)
+    sft = view.kind == "sft"
+    return {
+        "dataset": view.name,
+        "workspace": view.workspace,
+        "kind": view.kind,
+        "reviewed": reviewed,
+        "admitted": admitted,
+        "acceptance": share(admitted, reviewed) if admitted is not None else None,
+        "edited_share": share(edited, admitted) if sft else None,
+        "mean_edit_distance": share(distance, admitted) if sft else None,
+        "judge_agreement_chosen": chosen,
+        "judge_agreement_ratings": ratings,
+        "examples_held_out": len(view.records) - len(held_out),
+    }
+
+
+def _admitted(client, view: DatasetView) -> tuple[int | None, int, float]:
+    """(admitted records, of them edited, their summed edit distance) by the export's own policy;
+    admitted is None for a dataset that is neither sft nor preference."""
+    if view.kind not in _FORMAT_OF_KIND:
+        return None, 0, 0.0
+    from curation.argilla.datasets import require_dataset
+    from curation.export.formats import FORMATS
+    from curation.export.run import adjudications, admitted_records
+    from curation.export.select import Counts
+
+    dataset = require_dataset(client, view.name, view.workspace)
+    settings = dataset.settings
+    min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+    fmt = FORMATS[_FORMAT_OF_KIND[view.kind]]
+    admitted, edited, distance = 0, 0, 0.0
+    for record, row in admitted_records(client, dataset.id, fmt, "majority", min_submitted, Counts(),
+                                        adjudications(client, dataset), usernames=lambda user_id: user_id):
+        admitted += 1
+        if view.kind == "sft":
+            edited += bool(row["edited"])
+            distance += edit_distance(str(record.fields.get(c.GENERATED_RESPONSE) or ""), row["messages"][-1]["content"])
+    return admitted, edited, distance
+
+
+def round_line(entry: dict) -> str:
+    """One round as one line of terminal output."""
+    from curation.report.html import dec, pct
+
+    text = (f"Round {entry['round']}: {entry['dataset']} ({entry['workspace']}): acceptance "
+            f"{pct(entry['acceptance'])} ({entry['admitted'] if entry['admitted'] is not None else 'n/a'} admitted "
+            f"of {entry['reviewed']} reviewed)")
+    if entry["kind"] == "sft":
+        text += f"; edited {pct(entry['edited_share'])}, mean edit distance {dec(entry['mean_edit_distance'])}"
+    elif entry["kind"] == "preference":
+        text += (f"; judge chose as humans {pct(entry['judge_agreement_chosen'])}, ratings equal "
+                 f"{pct(entry['judge_agreement_ratings'])}")
+    return text + (f" [{entry['note']}]" if entry["note"] else "")
