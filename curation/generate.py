@@ -49,6 +49,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
                            candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
                            min_submitted=options.min_submitted)
+    examples = _examples(options, spec.info)
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
     backends = [parse_backend(b, **backend_options) for b in options.backends]
     judge = parse_backend(options.judge, **backend_options) if options.judge else None
@@ -56,7 +57,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         check_reachable(backend)
 
     ctx = RecipeContext(options=options, seeds=seed_rows, backends=backends, judge=judge,
-                        cache_dir=str(settings.cache_dir()))
+                        cache_dir=str(settings.cache_dir()), examples=examples)
     batch_id = new_batch_id(options.recipe)
     out_dir = out or settings.batches_dir() / batch_id
     started = _now()
@@ -99,6 +100,8 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         "log_file": LOG_FILE,
         "versions": package_versions(),
     }
+    if examples is not None:  # which accepted records steered the prompts (never rows of the batch)
+        manifest["examples"] = examples.entry
     if cluster is not None:
         manifest["cluster"] = cluster
     batch = write_batch(out_dir, rows, manifest)
@@ -107,6 +110,20 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
 
         return dedup_batch(batch, threshold=options.dedup, out=out and out.with_name(f"{out.name}-dedup"))
     return batch
+
+
+def _examples(options: GenerationOptions, info):
+    """The worked examples of `--examples` (curation.examples), read before any model loads; None without."""
+    if options.examples is None:
+        return None
+    from curation.examples import load_examples, parse_examples
+
+    parse_examples(options.examples)  # a malformed value fails before the recipe's check
+    if not info.examples:
+        raise BadInput(f"recipe {info.name!r} takes no --examples",
+                       hint="examples steer prompt, self-instruct, evol-instruct, responses and ultrafeedback")
+    return load_examples(options.examples, workspace=options.seeds_workspace, agreement=options.agreement,
+                         min_submitted=options.min_submitted)
 
 
 def _cluster(address: str | None):

@@ -44,7 +44,12 @@ class GenerationOptions:
         help="Seed file (.jsonl, .json, .csv, .parquet, or .txt: one seed a line) or a batch (id or folder) "
              "whose rows feed this recipe, or argilla:DATASET (the records its review validated, corrections "
              "applied); what columns it needs depends on the recipe.")
-    # With --seeds argilla:DATASET: which of its records seed the batch, chosen as `curate export`
+    examples: str | None = _option(
+        None, "source", "--examples", metavar="argilla:DATASET[:K]",
+        help="Put K (default 4) accepted records of a reviewed Argilla dataset into the generating prompts "
+             "as worked examples, chosen for diversity (the records --seeds argilla: would take, same "
+             "--workspace, --agreement and --min-submitted). They never become rows.")
+    # With --seeds or --examples argilla:DATASET: which of its records seed the batch, chosen as `curate export`
     # chooses them; the CLI's options are export's own (curation/cli/export.py), and the manifest's
     # `parent` records the policy.
     seeds_workspace: str | None = field(default=None, metadata={"role": "source", "cli": None})

@@ -49,7 +49,6 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
     Unknown dataset or workspace, a dataset the recipe cannot take, or no admitted record:
     a one-line BadInput (exit 2), raised before anything is generated or written.
     """
-    from curation.export.formats import FORMATS, check_dataset
     from curation.export.select import check_policy
 
     name = str(value)[len(PREFIX):]
@@ -64,19 +63,7 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
 
     dataset = require_dataset(client, name, workspace)
     settings = dataset.settings
-    fields, questions = {f.name for f in settings.fields}, {q.name for q in settings.questions}
-    fmt = None
-    for candidate in FORMATS.values():
-        try:
-            check_dataset(candidate, name, fields, questions)
-        except BadInput:
-            continue
-        fmt = candidate
-        break
-    if fmt is None:
-        raise BadInput(f"dataset {name!r} was not reviewed with curate's sft or preference settings",
-                       hint="seed from a dataset `curate push` made")
-    kind = _KIND_OF_FORMAT[fmt.name]
+    fmt, kind = reviewed_format(name, settings)
     _check_recipe_takes(kind, name, recipe, columns, candidates)
     if min_submitted is None:
         min_submitted = settings.distribution.min_submitted if settings.distribution else 1
@@ -96,6 +83,21 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
         name, workspace=_workspace_name(dataset), server=public_url(client.api_url), kind=kind,
         rows=rows, batches=batches, agreement=agreement, min_submitted=min_submitted, counts=counts,
     ))
+
+
+def reviewed_format(name: str, settings, use: str = "seed from") -> tuple:
+    """(export format, batch kind) of a dataset reviewed with curate's sft or preference settings, else BadInput."""
+    from curation.export.formats import FORMATS, check_dataset
+
+    fields, questions = {f.name for f in settings.fields}, {q.name for q in settings.questions}
+    for candidate in FORMATS.values():
+        try:
+            check_dataset(candidate, name, fields, questions)
+        except BadInput:
+            continue
+        return candidate, _KIND_OF_FORMAT[candidate.name]
+    raise BadInput(f"dataset {name!r} was not reviewed with curate's sft or preference settings",
+                   hint=f"{use} a dataset `curate push` made")
 
 
 def _check_recipe_takes(kind: str, name: str, recipe: str, columns: tuple[str, ...], candidates: bool) -> None:
@@ -130,13 +132,13 @@ def _admitted_rows(client, dataset, fmt, kind: str, agreement: str, min_submitte
     counts, rows, batches = Counts(), [], set()
     settled = adjudications(client, dataset)
     for _, row in admitted_records(client, dataset.id, fmt, agreement, min_submitted, counts, settled, usernames):
-        rows.append(_seed_row(kind, row))
+        rows.append(seed_row(kind, row))
         if row[c.META_BATCH_ID]:
             batches.add(row[c.META_BATCH_ID])
     return rows, sorted(batches), counts
 
 
-def _seed_row(kind: str, row: dict) -> dict:
+def seed_row(kind: str, row: dict) -> dict:
     """An export row (TRL messages) as a seed row of the batch columns."""
     if kind == "sft":
         user, assistant = row["messages"]

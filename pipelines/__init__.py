@@ -27,6 +27,7 @@ class RecipeInfo:
     seed_help: str = "no seeds"
     rows_help: str = ""  # the rows it writes, for --help
     candidates: bool = False  # seed rows may carry candidates instead: `instruction` + `generations`
+    examples: str = ""  # the prompts `--examples` steers ("" = none: the recipe takes no examples)
 
 
 RECIPES: dict[str, RecipeInfo] = {
@@ -34,19 +35,20 @@ RECIPES: dict[str, RecipeInfo] = {
     for info in (
         RecipeInfo("prompt", "sft", "one question per topic, then its answer", "pipelines.prompt",
                    ("topic",), False, "optional: `topic` (default: built-in topics)",
-                   "instruction, response, model_name, topic"),
+                   "instruction, response, model_name, topic", examples="question writing and answering"),
         RecipeInfo("self-instruct", "sft", "Self-Instruct queries from seed documents or topics, then answered",
                    "pipelines.self_instruct", ("input",), True, "`input` (a document, passage or topic)",
-                   "instruction, response, model_name, input"),
+                   "instruction, response, model_name, input", examples="question writing and answering"),
         RecipeInfo("magpie", "sft", "Magpie: the model writes the user turn from its chat template",
                    "pipelines.magpie", rows_help="instruction, response, model_name"),
         RecipeInfo("evol-instruct", "sft", "Evol-Instruct: seed instructions rewritten to be harder, then answered",
                    "pipelines.evol_instruct", (COL_INSTRUCTION,), True, "`instruction`",
-                   "instruction (evolved), response, model_name, seed_instruction"),
+                   "instruction (evolved), response, model_name, seed_instruction",
+                   examples="question writing and answering"),
         RecipeInfo("responses", "preference", "--num-generations responses per instruction (one or more backends)",
                    "pipelines.responses", (COL_INSTRUCTION,), True,
                    "`instruction` (an evol-instruct or other sft batch works)",
-                   "instruction, generations [N], generation_models [N]"),
+                   "instruction, generations [N], generation_models [N]", examples="answering"),
         RecipeInfo("evol-quality", "preference", "EvolQuality: each response rewritten to be better, originals kept",
                    "pipelines.evol_quality", (COL_INSTRUCTION, COL_RESPONSE), True,
                    "`instruction` + `response` (an sft batch), or `instruction` + `generations` (a responses batch)",
@@ -57,7 +59,8 @@ RECIPES: dict[str, RecipeInfo] = {
                    "`instruction` (responses generated here), or rows with `generations` (a responses or "
                    "evol-quality batch: all of them rated, none generated)",
                    "instruction, generations, generation_models, [candidate_origin], ratings, rationales, "
-                   "judge_model, chosen_index, rejected_index", candidates=True),
+                   "judge_model, chosen_index, rejected_index", candidates=True,
+                   examples="answering (the responses it generates)"),
     )
 }
 KIND_TITLES = {"sft": "Instruction recipes (kind sft)", "preference": "Preference recipes (kind preference)"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps.tasks import EvolInstruct
 
 from curation.contract import COL_INSTRUCTION
 from pipelines.recipe import RecipeContext
 from pipelines.sft_common import instructions_then_responses, sft_rows
+from pipelines.worked_examples import EvolInstructWithExamples
 
 OVERSAMPLE = 1.5
 
@@ -18,8 +18,9 @@ def build(ctx: RecipeContext) -> Pipeline:
     data = [{"seed_instruction": s[COL_INSTRUCTION]} for s in ctx.seed_rows(wanted)]
     return instructions_then_responses(
         ctx, "curation-evol-instruct", data, column="evolved_instruction",
-        write_instructions=lambda: EvolInstruct(
+        write_instructions=lambda: EvolInstructWithExamples(
             name="evol_instruct",
+            system_prompt=ctx.questions_system_prompt,
             llm=ctx.llm(),
             num_evolutions=1,
             input_batch_size=8,

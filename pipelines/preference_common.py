@@ -28,6 +28,7 @@ def generate_candidates(ctx: RecipeContext, upstream):
             num_generations=count,
             group_generations=True,
             input_batch_size=16,
+            system_prompt=ctx.answers_system_prompt,
         )
         for i, (spec, count) in enumerate(zip(ctx.backends, ctx.generations_per_backend()))
     ]

@@ -37,6 +37,7 @@ def build(ctx: RecipeContext) -> Pipeline:
             columns=["topic"],
             input_batch_size=16,
             output_mappings={"generation": "question"},
+            system_prompt=ctx.questions_system_prompt,
         ),
     )
 

@@ -26,6 +26,7 @@ class RecipeContext:
     backends: list[BackendSpec]
     judge: BackendSpec | None = None
     cache_dir: str | None = None
+    examples: Any = None  # curation.examples.Examples (`--examples`): worked examples for the prompts
 
     def __getattr__(self, name: str) -> Any:
         # ctx.num_rows, ctx.max_new_tokens, ctx.deita, ...: the options' fields, read through the context.
@@ -39,6 +40,8 @@ class RecipeContext:
             "seeds": self.seeds, "backends": [b.describe() for b in self.backends],
             "judge": self.judge.describe() if self.judge else None, **self.options.parameters(),
         }
+        if self.examples is not None:  # other examples, other prompts: never the same cache
+            config["examples"] = self.examples.rows
         return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def pipeline(self, name: str):
@@ -59,6 +62,20 @@ class RecipeContext:
         if getattr(self.seeds, "from_batch", False):
             return list(self.seeds[:count])
         return list(itertools.islice(itertools.cycle(self.seeds), count)) if self.seeds else []
+
+    @property
+    def questions_system_prompt(self) -> str | None:
+        """The question-writing step's system prompt: the accepted examples' instructions (None without)."""
+        from pipelines.worked_examples import questions_prompt
+
+        return questions_prompt(self.examples.pairs()) if self.examples is not None else None
+
+    @property
+    def answers_system_prompt(self) -> str | None:
+        """The answering step's system prompt: the accepted examples' instructions and answers (None without)."""
+        from pipelines.worked_examples import answers_prompt
+
+        return answers_prompt(self.examples.pairs()) if self.examples is not None else None
 
     def generations_per_backend(self) -> list[int]:
         """`num_generations` spread over the backends, at least one each (the remainder goes first)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from distilabel.pipeline import Pipeline
-from distilabel.steps.tasks import SelfInstruct
 
 from pipelines.recipe import RecipeContext
 from pipelines.sft_common import instructions_then_responses, sft_rows
+from pipelines.worked_examples import SelfInstructWithExamples
 
 NUM_INSTRUCTIONS = 5
 # Measured with the bundled 135M model: roughly half of its lines survive clean-up.
@@ -21,8 +21,9 @@ def build(ctx: RecipeContext) -> Pipeline:
     data = [{"input": s["input"]} for s in ctx.seed_rows(max(wanted, 1))]
     return instructions_then_responses(
         ctx, "curation-self-instruct", data, column="instructions",
-        write_instructions=lambda: SelfInstruct(
-            name="self_instruct", llm=ctx.llm(), num_instructions=NUM_INSTRUCTIONS, input_batch_size=8
+        write_instructions=lambda: SelfInstructWithExamples(
+            name="self_instruct", llm=ctx.llm(), num_instructions=NUM_INSTRUCTIONS, input_batch_size=8,
+            system_prompt=ctx.questions_system_prompt,
         ),
     )
 

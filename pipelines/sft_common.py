@@ -20,7 +20,9 @@ def instructions_then_responses(ctx: RecipeContext, name: str, data: list[dict],
     with ctx.pipeline(name) as pipeline:
         load = LoadDataFromDicts(name=source, data=data)
         task = write_instructions()  # made inside the pipeline's context, as distilabel requires
-        clean = CleanInstructions(name="clean_instructions", column=column, limit=ctx.num_rows)
+        # A model that copies an example verbatim made no new row: clean-up drops the copy.
+        copies = [instruction for instruction, _ in ctx.examples.pairs()] if ctx.examples is not None else []
+        clean = CleanInstructions(name="clean_instructions", column=column, limit=ctx.num_rows, exclude=copies)
         load >> task >> clean
         respond(ctx, clean)
     return pipeline
@@ -29,7 +31,8 @@ def instructions_then_responses(ctx: RecipeContext, name: str, data: list[dict],
 def respond(ctx: RecipeContext, upstream):
     """instruction → response (+ Deita complexity/quality scores when asked); returns the last step."""
     answer = TextGeneration(
-        name="respond", llm=ctx.llm(), input_batch_size=16, output_mappings={"generation": c.COL_RESPONSE}
+        name="respond", llm=ctx.llm(), input_batch_size=16, output_mappings={"generation": c.COL_RESPONSE},
+        system_prompt=ctx.answers_system_prompt,
     )
     drop_empty = DropEmpty(name="drop_empty_responses", columns=[c.COL_RESPONSE])
     upstream >> answer >> drop_empty

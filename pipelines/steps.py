@@ -11,7 +11,7 @@ from distilabel.steps import GlobalStep, Step, StepInput
 from distilabel.steps.tasks import ComplexityScorer, QualityScorer, TextGeneration, UltraFeedback
 from pydantic import PrivateAttr
 
-from curation.cleaning import clean_instructions, clean_response
+from curation.cleaning import clean_instructions, clean_response, normalize
 from curation.contract import COL_GENERATION_MODELS, COL_GENERATIONS, COL_INSTRUCTION, COL_RESPONSE
 from curation.logs import PROGRESS_ATTR
 from pipelines.recipe import step_metadata
@@ -35,6 +35,7 @@ class CleanInstructions(GlobalStep):
 
     column: str = "instructions"
     limit: int | None = None
+    exclude: list[str] = []  # instructions never kept (`--examples`: a copy of an example is no new row)
 
     @property
     def inputs(self) -> list[str]:
@@ -45,7 +46,7 @@ class CleanInstructions(GlobalStep):
         return [COL_INSTRUCTION, "raw_instruction", "instruction_metadata"]
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        seen: set[str] = set()
+        seen: set[str] = {normalize(line) for line in self.exclude}
         rows = []
         for row in inputs:
             raw = row.get(self.column)

@@ -65,6 +65,12 @@ seed a line, read into the recipe's first seed column.
 corrections applied, each used once. An sft dataset gives instruction + response (the
 corrected text); a preference dataset gives instruction + generations = [chosen, rejected].
 The manifest's `parent` names the dataset, and through its records the batches behind it.
+
+--examples argilla:DATASET[:K] puts K (default 4) of those accepted records, chosen for
+diversity (farthest-first over the records' vectors, else over MinHash signatures of their
+instructions), into the prompts as worked examples: the question-writing step of prompt,
+self-instruct and evol-instruct, and the answering step. The manifest's `examples` names
+their record ids; they never become rows (a generated copy of one is dropped by clean-up).
 Examples:
 
 \b
@@ -73,13 +79,14 @@ Examples:
     curate generate evol-quality --seeds <responses batch id>
     curate generate ultrafeedback --seeds <evol-quality batch id>
     curate generate evol-instruct --seeds argilla:instructions --workspace team
+    curate generate prompt --examples argilla:instructions:4 -n 20
 """
 
 
 @click.command(help=GENERATE_HELP)
 @generate_options
 @click.option("--workspace", "seeds_workspace", envvar="ARGILLA_WORKSPACE", show_envvar=True,
-              help="Argilla workspace of --seeds argilla:DATASET (default: the one holding it).")
+              help="Argilla workspace of --seeds / --examples argilla:DATASET (default: the one holding it).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):

@@ -123,8 +123,8 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
     Takes every option of `curate generate` (recipes: see `curate generate --help`) plus
     --dataset, --workspace and --config of `curate push`. The same as `curate generate`
     followed by `curate push BATCH`; if the push is interrupted, `curate push` with the
-    printed batch id finishes it without duplicates. With --seeds argilla:DATASET, --workspace
-    also names the workspace of the seeds' dataset (a new round beside the last one).
+    printed batch id finishes it without duplicates. With --seeds or --examples argilla:DATASET,
+    --workspace also names the workspace of that dataset (a new round beside the last one).
 
     \b
     Examples:

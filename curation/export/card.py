@@ -224,6 +224,7 @@ def render(
         "Each row names its `batch_id`, `recipe`, `model`, Argilla `record_id` and `annotators`.",
         "",
         *_chain_section(tally),
+        *_examples_section(tally),
         *_dedup_section(tally),
         *_decontamination_section(tally),
         *_selection_section(tally),
@@ -318,6 +319,32 @@ def _chain_section(tally: Tally) -> list[str]:
             "",
         ]
     return lines
+
+
+def _examples_section(tally: Tally) -> list[str]:
+    """The accepted records shown to the model as worked examples (`--examples`), per batch that had them."""
+    from curation.batch import find_batch
+
+    found = []
+    for batch_id in sorted(b for b in tally.batches if b):
+        batch = find_batch(batch_id)
+        entry = batch.manifest.get("examples") if batch is not None else None
+        if entry:
+            ids = ", ".join(md_code(rid, in_table=True) for rid in entry.get("record_ids") or [])
+            found.append(f"| {md_text(batch_id)} | {md_code(entry.get('dataset'), in_table=True)} | {ids} |")
+    if not found:
+        return []
+    return [
+        "## Worked examples",
+        "",
+        "Accepted records of an earlier review put into the generating prompts (`--examples`); "
+        "they are not rows of this dataset.",
+        "",
+        "| batch | examples from Argilla dataset | record ids |",
+        "|---|---|---|",
+        *found,
+        "",
+    ]
 
 
 _AGREEMENT_TEXT = {

@@ -51,3 +51,15 @@ def test_clean_up_that_keeps_nothing_stops_the_pipeline():
     assert [row["instruction"] for row in kept] == ["What is rain?"]
     with pytest.raises(NoUsableInstructions, match="kept none of the 2 generated"):
         next(step.process([{"instructions": ["Here are two queries:"]}, {"instructions": "Sure!"}]))
+
+
+def test_clean_up_drops_copies_of_the_worked_examples():
+    """`--examples`: an instruction that repeats an example (case and punctuation aside) is no new row."""
+    from distilabel.pipeline import Pipeline
+
+    from pipelines.steps import CleanInstructions
+
+    step = CleanInstructions(name="clean", column="instructions", exclude=["What is rain?"],
+                             pipeline=Pipeline(name="clean-examples-test"))
+    kept = next(step.process([{"instructions": ["what is rain", "What is snow?"]}]))
+    assert [row["instruction"] for row in kept] == ["What is snow?"]
