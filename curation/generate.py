@@ -46,6 +46,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     if out is not None:
         ensure_no_batch(out)  # checked before generating, not only when writing
     info = spec.info
+    _check_policy_options(options)
     seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
                            candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
                            min_submitted=options.min_submitted)
@@ -110,6 +111,16 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
 
         return dedup_batch(batch, threshold=options.dedup, out=out and out.with_name(f"{out.name}-dedup"))
     return batch
+
+
+def _check_policy_options(options: GenerationOptions) -> None:
+    """--agreement/--min-submitted choose the records of an Argilla dataset: refuse them without one."""
+    from curation.reviewed_seeds import is_reviewed_source
+
+    if (options.min_submitted is not None or options.agreement != "majority") and not (
+            is_reviewed_source(options.seeds) or is_reviewed_source(options.examples)):
+        raise BadInput("--agreement and --min-submitted choose the records of an Argilla dataset that seed a "
+                       "batch or give it examples", hint="use them with --seeds or --examples argilla:DATASET")
 
 
 def _examples(options: GenerationOptions, info):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from curation.batch import Batch, file_sha256, load_batch, parent_entry
 from curation.contract import COL_GENERATIONS, COL_INSTRUCTION
-from curation.errors import BadInput, BatchNotFound, SeedFileError
+from curation.errors import BatchNotFound, SeedFileError
 from curation.seed_values import check_rows
 
 FORMATS = (".jsonl", ".json", ".csv", ".parquet", ".txt")
@@ -144,9 +144,6 @@ def load_seeds(path: Path | None, *, recipe: str, columns: tuple[str, ...], requ
                                        workspace=workspace, agreement=agreement, min_submitted=min_submitted,
                                        client=client)
         return SeedRows(reviewed.rows, dataset=reviewed.parent)
-    if min_submitted is not None or agreement != "majority":
-        raise BadInput("--agreement and --min-submitted choose the records of an Argilla dataset that seed a batch",
-                       hint="use them with --seeds argilla:DATASET")
     if path is None:
         if required:
             raise SeedFileError(

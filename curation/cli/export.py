@@ -6,18 +6,9 @@ from pathlib import Path
 
 import click
 
+from curation.cli.policy_options import AGREEMENT_OPTION, MIN_SUBMITTED_OPTION
 from curation.cli.secret_options import secret_option
 from curation.export.formats import FORMATS
-from curation.export.select import AGREEMENTS
-
-# The export policy's options: also those of `curate generate --seeds argilla:DATASET` and `curate run`,
-# which take the records an export would.
-AGREEMENT_OPTION = click.option(
-    "--agreement", type=click.Choice(AGREEMENTS), default="majority", show_default=True,
-    help="How annotators' disagreements are resolved.")
-MIN_SUBMITTED_OPTION = click.option(
-    "--min-submitted", type=click.IntRange(min=1),
-    help="Submitted reviews a record needs (default: the dataset's task distribution).")
 
 
 @click.command()

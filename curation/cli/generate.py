@@ -31,7 +31,7 @@ def generate_options(func):
     params.append(click.option("-v", "--verbose", is_flag=True,
                                help="Show distilabel's full log instead of the progress display."))
     # --seeds argilla:DATASET takes the records `curate export` would: export's own policy options.
-    from curation.cli.export import AGREEMENT_OPTION, MIN_SUBMITTED_OPTION
+    from curation.cli.policy_options import AGREEMENT_OPTION, MIN_SUBMITTED_OPTION
 
     params += [AGREEMENT_OPTION, MIN_SUBMITTED_OPTION]
     for param in reversed(params):

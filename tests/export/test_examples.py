@@ -145,6 +145,12 @@ def test_bad_examples(reviewed, review_workspace, empty_home):
         assert "K must be" in line
     line = _bad(empty_home, *gen, "--examples", f"argilla:{reviewed.empty}", "--workspace", reviewed.workspace)
     assert f"no record of {reviewed.empty!r} passes the policy" in line
+    # The export policy options choose the examples too (no --seeds argilla: needed): 9 submissions admit none.
+    line = _bad(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace,
+                "--agreement", "any", "--min-submitted", "9")
+    assert f"no record of {reviewed.sft!r} passes the policy" in line
+    line = _bad(empty_home, *gen, "--agreement", "any")  # ...and without an argilla: source they mean nothing
+    assert "--agreement and --min-submitted choose the records of an Argilla dataset" in line
     line = _bad(empty_home, "generate", "magpie", "--backend", NO_MODEL, "--examples", f"argilla:{reviewed.sft}",
                 "--workspace", reviewed.workspace)
     assert "takes no --examples" in line
