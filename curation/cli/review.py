@@ -37,18 +37,26 @@ AGAINST_OPTION = click.option(
     help="With --priority deita: records close (MinHash) to one an annotator discarded in Argilla dataset "
     "DATASET review first.",
 )
+OVERLAP_OPTION = click.option(
+    "--overlap", type=click.IntRange(min=1), metavar="N",
+    help="How many annotators must submit each record before it counts as complete (Argilla's "
+    "distribution min_submitted), set when the dataset is created; 2 or more gives an agreement figure. "
+    "Default: the settings file's `distribution:`. An existing dataset keeps its own: a different N is refused.",
+)
 PROGRESS_OPTION = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
 )
 
 
 def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None,
-                     vectors: bool = False, priority: str | None = None, against: str | None = None) -> None:
+                     vectors: bool = False, priority: str | None = None, against: str | None = None,
+                     overlap: int | None = None) -> None:
     from curation.review.push import push_batch
 
     _check_names(dataset, workspace)
     report = push_batch(batch, dataset, workspace=workspace, config_path=config_path, client=client,
-                        show_progress=progress, vectors=vectors, priority=priority, against=against)
+                        show_progress=progress, vectors=vectors, priority=priority, against=against,
+                        overlap=overlap)
     created = " (created)" if report.created_dataset else ""
     click.echo(
         f"Pushed {report.sent} new record(s) of batch {report.batch_id} to dataset {report.dataset!r}{created} "
@@ -79,11 +87,12 @@ def _check_names(dataset: str, workspace: str | None) -> None:
 @PROGRESS_OPTION
 @PRIORITY_OPTION
 @AGAINST_OPTION
+@OVERLAP_OPTION
 @click.option("--vectors", is_flag=True,
               help="Attach the batch's embeddings (`curate embed`) as record vectors, so the Argilla UI "
                    "can find similar records. A new dataset gets the vector field; an existing one must have it.")
 def push(batch: str, dataset: str, workspace: str | None, config_path: Path | None, progress: bool,
-         vectors: bool, priority: str | None, against: str | None) -> None:
+         vectors: bool, priority: str | None, against: str | None, overlap: int | None) -> None:
     """Send batch BATCH (a batch id or folder) to Argilla for human review.
 
     Each row becomes one record: sft rows show the instruction and the generated response,
@@ -103,7 +112,7 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
       curate push ./batches/my-batch -d prefs -w team --config my_settings.yaml
     """
     _push_and_report(batch, dataset, workspace, config_path, progress, vectors=vectors, priority=priority,
-                     against=against)
+                     against=against, overlap=overlap)
 
 
 @click.command()
@@ -113,15 +122,16 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
 @CONFIG_OPTION
 @PRIORITY_OPTION
 @AGAINST_OPTION
+@OVERLAP_OPTION
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress displays; only the summary lines.")
 def run(dataset: str, workspace: str | None, config_path: Path | None, priority: str | None,
-        against: str | None, out: Path | None, quiet: bool, **generate_opts) -> None:
+        against: str | None, overlap: int | None, out: Path | None, quiet: bool, **generate_opts) -> None:
     """Generate a batch with RECIPE, then push it to Argilla dataset --dataset for review.
 
     Takes every option of `curate generate` (recipes: see `curate generate --help`) plus
-    --dataset, --workspace and --config of `curate push`. The same as `curate generate`
+    --dataset, --workspace, --config and --overlap of `curate push`. The same as `curate generate`
     followed by `curate push BATCH`; if the push is interrupted, `curate push` with the
     printed batch id finishes it without duplicates. With --seeds or --examples argilla:DATASET,
     --workspace also names the workspace of that dataset (a new round beside the last one).
@@ -140,6 +150,13 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
     check_mode(priority)  # a wrong value fails before generating
     client = connect()  # fail before generating, not after, when Argilla is unreachable
     check_target(client, dataset, workspace)  # ... or when the push could not tell where to go
+    if overlap is not None:
+        from curation.argilla.datasets import find_dataset
+        from curation.review.push import check_overlap
+
+        existing = find_dataset(client, dataset, workspace)
+        if existing is not None:
+            check_overlap(existing, overlap, dataset)  # ... or when the dataset has another overlap
     if against:
         from curation.argilla.datasets import require_dataset
 
@@ -147,7 +164,7 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
     batch = run_generation(**generate_opts, seeds_workspace=workspace, out=out, quiet=quiet)
     click.echo(f"Generated batch {batch.id} → {batch.path}")
     _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client, priority=priority,
-                     against=against)
+                     against=against, overlap=overlap)
 
 
 @click.command()
@@ -157,8 +174,9 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
 def status(name: str, workspace: str | None, as_json: bool) -> None:
     """Show how far review of Argilla dataset NAME has got.
 
-    Prints how many records are pending and completed (a record is completed once it has
-    the dataset's minimum number of submitted reviews), what each annotator submitted,
+    Prints the overlap and how many records are complete and pending against it (a record
+    is complete once that many annotators submitted it; at overlap 1 a warning says agreement
+    cannot be measured), what each annotator submitted,
     discarded or left as draft, and the inter-annotator agreement of every rating, label
     and ranking question: Krippendorff's alpha over the records two or more annotators
     submitted, ordinal for ratings, nominal for labels and for the ranking's first place.

@@ -63,6 +63,7 @@ def push_batch(
     vectors: bool = False,
     priority: str | None = None,
     against: str | None = None,
+    overlap: int | None = None,
 ) -> PushReport:
     """Send the batch's rows that the dataset lacks; create the dataset from the config if needed.
 
@@ -73,7 +74,12 @@ def push_batch(
     Each record's metadata `review_priority` is scored by `priority` (curation/review/priority.py;
     None: by the batch's kind), with the config's weights; `against` names a dataset whose
     discarded records make near-duplicates of them review first (`deita`).
+
+    `overlap` (how many annotators each record needs: the distribution's `min_submitted`) replaces
+    the config's when the dataset is created; an existing dataset must already have it.
     """
+    if overlap is not None and overlap < 1:
+        raise BadInput(f"--overlap must be 1 or more, got {overlap}", hint="pass --overlap 2 or more to measure agreement")
     started = time.perf_counter()
     batch = batch if isinstance(batch, Batch) else load_batch(batch)
     rows = batch.rows()
@@ -84,6 +90,8 @@ def push_batch(
     if config.kind != batch.kind:
         raise ConfigError(f"{config.display}: kind: is {config.kind!r} but batch {batch.id} is {batch.kind!r}")
     config, vector_dims = _with_vectors(config, batch, rows, vectors)
+    if overlap is not None:
+        config = dataclasses.replace(config, min_submitted=overlap)
     mode = review_priority.choose_mode(priority, batch.kind, rows, against)
     problems = [unreviewable(batch.kind, config, i, row) for i, row in enumerate(rows)]
     if rows and all(problems):
@@ -98,7 +106,7 @@ def push_batch(
     rejected = review_priority.rejected_texts(client, against, None) if against else None
     priorities = _priorities(mode, batch, rows, config, rejected)
     with argilla_errors(f"pushing to dataset {dataset_name!r}"):
-        dataset, created = _dataset(client, dataset_name, workspace, config)
+        dataset, created = _dataset(client, dataset_name, workspace, config, overlap)
         present = set() if created else records.external_ids(client, dataset.id, id_prefix(batch.id))
     _check_vector_fields(dataset, vector_dims, dataset_name)
 
@@ -176,8 +184,8 @@ def _responses_per_row(rows: list[dict]) -> int | None:
     return max(counts) if counts else None
 
 
-def _dataset(client, name: str, workspace: str | None, config: ReviewConfig):
-    """(dataset, created): the existing dataset checked against the config, or a new one."""
+def _dataset(client, name: str, workspace: str | None, config: ReviewConfig, overlap: int | None = None):
+    """(dataset, created): the existing dataset checked against the config (and `overlap`), or a new one."""
     dataset = datasets.find_dataset(client, name, workspace)
     created = False
     if dataset is None:
@@ -187,7 +195,20 @@ def _dataset(client, name: str, workspace: str | None, config: ReviewConfig):
         dataset, created = datasets.create_dataset(client, name, ws, config.settings(client))
     if not created:
         _check_compatible(dataset, config, name)
+        check_overlap(dataset, overlap, name)
     return dataset, created
+
+
+def check_overlap(dataset, overlap: int | None, name: str) -> None:
+    """An existing dataset keeps the overlap it was created with (argilla-server refuses to change
+    it once responses exist); a different --overlap fails instead of being silently ignored."""
+    current = dataset.settings.distribution.min_submitted
+    if overlap is not None and overlap != current:
+        raise BadInput(
+            f"dataset {name!r} already exists with overlap {current} (annotators per record); "
+            f"--overlap {overlap} applies only when a dataset is created",
+            hint=f"leave out --overlap (or pass --overlap {current}), or push to a new --dataset",
+        )
 
 
 def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:

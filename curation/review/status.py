@@ -47,12 +47,21 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
         "dataset": dataset.name,
         "workspace": dataset.workspace.name,
         "min_submitted": dataset.settings.distribution.min_submitted,
+        "overlap_warning": overlap_warning(dataset.settings.distribution.min_submitted),
         "records": {k: progress[k] for k in ("total", "pending", "completed")},
         "annotators": annotators,
         "conflicts": conflict_counts(client, dataset),  # open/resolved (`curate adjudicate`)
         "agreement": agreement,
         "url": annotation_link(review_url(client), dataset),
     }
+
+
+def overlap_warning(min_submitted: int) -> str | None:
+    """Why agreement cannot be measured at this overlap, or None when it can."""
+    if min_submitted > 1:
+        return None
+    return ("overlap 1: each record is complete after one annotator, so agreement cannot be measured; "
+            "push to a new dataset with --overlap 2 or more")
 
 
 def _submitted_values(client, dataset, questions: dict) -> dict[str, dict[str, dict[str, Any]]]:
@@ -113,10 +122,12 @@ def render_status(report: dict, console=None) -> None:
     # Names come from the server (anyone who may create a dataset or user picks them): escaped,
     # so that "[/]" in one prints as itself instead of failing rich's markup parser.
     console.print(
-        f"[bold]{escape(report['dataset'])}[/] (workspace {escape(report['workspace'])}): {records['total']} records, "
-        f"{records['completed']} completed ({done:.0%}), {records['pending']} pending; "
-        f"a record is completed at {report['min_submitted']} submitted review(s)"
+        f"[bold]{escape(report['dataset'])}[/] (workspace {escape(report['workspace'])}): "
+        f"overlap {report['min_submitted']}: {records['completed']} of {records['total']} records complete "
+        f"({done:.0%}), {records['pending']} pending"
     )
+    if report.get("overlap_warning"):
+        console.print(f"[yellow]Warning: {report['overlap_warning']}[/]")
     people = Table(title="Annotators")
     for column in ("annotator", "submitted", "discarded", "draft"):
         people.add_column(column, justify="left" if column == "annotator" else "right")
