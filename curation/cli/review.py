@@ -144,10 +144,12 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
     from curation.argilla.client import connect
     from curation.argilla.datasets import check_target
 
-    from curation.review.priority import check_mode
+    from curation.review.priority import check_fits_kind, check_mode
+    from pipelines import RECIPES
 
     _check_names(dataset, workspace)
     check_mode(priority)  # a wrong value fails before generating
+    check_fits_kind(priority, RECIPES[generate_opts["recipe"]].kind, against)  # ... or one its batch won't fit
     client = connect()  # fail before generating, not after, when Argilla is unreachable
     check_target(client, dataset, workspace)  # ... or when the push could not tell where to go
     if overlap is not None:

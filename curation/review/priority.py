@@ -120,6 +120,19 @@ def has_deita_scores(rows: Iterable[dict]) -> bool:
                for r in rows)
 
 
+def check_fits_kind(asked: str | None, kind: str, against: str | None) -> None:
+    """Refuse a --priority (or an --against) that cannot score batches of `kind`; what `curate run`
+    checks before generating, knowing only its recipe's kind. `asked` None: the default fits."""
+    if asked is None:
+        asked = JUDGE_UNCERTAINTY if kind == "preference" else DEITA if against else NONE
+    if asked != NONE and MODE_KIND[asked] != kind:
+        raise BadInput(f"--priority {asked} scores {MODE_KIND[asked]} batches, and this batch is {kind}",
+                       hint="pass --priority none or the mode for the batch's kind; nothing was pushed")
+    if against and asked != DEITA:
+        raise BadInput(f"--against is used by --priority deita, not {asked}",
+                       hint="leave out --against, or score an sft batch with --priority deita")
+
+
 def choose_mode(asked: str | None, kind: str, rows: list[dict], against: str | None) -> str:
     """The mode to score with: `asked`, else judge-uncertainty for preference, deita for sft with
     Deita scores (or `against`), none otherwise. Raises BadInput when `asked` does not fit the batch."""
@@ -129,12 +142,7 @@ def choose_mode(asked: str | None, kind: str, rows: list[dict], against: str | N
             asked = JUDGE_UNCERTAINTY
         else:
             asked = DEITA if against or has_deita_scores(rows) else NONE
-    if asked != NONE and MODE_KIND[asked] != kind:
-        raise BadInput(f"--priority {asked} scores {MODE_KIND[asked]} batches, and this batch is {kind}",
-                       hint="pass --priority none or the mode for the batch's kind; nothing was pushed")
-    if against and asked != DEITA:
-        raise BadInput(f"--against is used by --priority deita, not {asked}",
-                       hint="leave out --against, or score an sft batch with --priority deita")
+    check_fits_kind(asked, kind, against)
     if asked == DEITA and not against and not has_deita_scores(rows):
         raise BadInput("--priority deita needs the batch's Deita scores or --against DATASET, and the batch has no scores",
                        hint="score it first (`curate select`), pass --against, or use --priority none")

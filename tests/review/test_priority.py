@@ -151,6 +151,12 @@ def test_bad_priority_input_is_one_line_exit_2_and_pushes_nothing(argilla_server
     run = invoke(["run", "prompt", "-n", "1", "-d", name, "--priority", "urgent"])
     assert run.exit_code == 2 and one_error_line(run).startswith("Error: unknown --priority 'urgent'")
     assert "Generated batch" not in run.stdout
+    # ...also a mode that does not fit the recipe's kind (a model that does not exist: it never loads).
+    for args, message in ((["ultrafeedback", "--priority", "deita"], "--priority deita scores sft batches"),
+                          (["ultrafeedback", "--against", name], "--against is used by --priority deita, not judge-uncertainty")):
+        run = invoke(["run", *args, "-n", "1", "-d", name, "--backend", "llamacpp:/nonexistent/model.gguf"])
+        assert run.exit_code == 2 and message in one_error_line(run), run.output
+        assert "Generated batch" not in run.stdout
     assert find_dataset(argilla_client, name) is None
 
 
