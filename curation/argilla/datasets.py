@@ -18,8 +18,8 @@ import warnings
 from pathlib import Path
 
 from curation import settings
-from curation.argilla.errors import argilla_errors
-from curation.errors import ArgillaUnavailable, BadInput
+from curation.argilla.errors import after_server_error, argilla_errors
+from curation.errors import BadInput
 
 DEFAULT_WORKSPACE = "curation"  # created on a server that has no workspace yet
 DRAFT_MARK = "curation_push_draft"  # dataset metadata key holding the creating push's token
@@ -204,7 +204,7 @@ def _create_dataset(client, name: str, workspace, settings_obj, token: str, wait
         # Another push is creating it: 409, or 500 when both passed the server's name check at
         # once and the database's unique index refused the second insert (argilla-server 2.8).
         if response.status_code == 409 or (
-            response.status_code >= 500 and _after_server_error(
+            response.status_code >= 500 and after_server_error(
                 lambda: find_dataset(client, name, workspace.name, drafts=True)) is not None
         ):
             return _published(client, name, workspace.name, wait), False
@@ -219,15 +219,6 @@ def _create_dataset(client, name: str, workspace, settings_obj, token: str, wait
         raise
     marker.unlink(missing_ok=True)
     return published, True
-
-
-def _after_server_error(request):
-    """`request()`, once more if the connection fails: argilla-server closes the connection its error
-    middleware answered a 500 on, and the client's next request may reuse that dead connection."""
-    try:
-        return request()
-    except ArgillaUnavailable:  # what argilla_errors makes of the dead connection's transport error
-        return request()
 
 
 def _published(client, name: str, workspace: str, seconds: float):

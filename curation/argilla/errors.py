@@ -88,3 +88,15 @@ def argilla_errors(doing: str | Callable[[], str]) -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from None
+
+
+def after_server_error(request: Callable):
+    """`request()` (an idempotent read), once more if the connection fails: after argilla-server
+    answers a 500 (e.g. a unique-index clash of two pushes), its error middleware closes the
+    connection, and the client's next request may reuse that dead pooled connection."""
+    import httpx
+
+    try:
+        return request()
+    except (httpx.TransportError, ArgillaUnavailable):  # raw, or as argilla_errors reports it
+        return request()

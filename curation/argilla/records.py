@@ -59,7 +59,7 @@ def add_missing(client, dataset_id, models: list, prefix: str = "") -> int:
     were added. If another push added some of the same ids meanwhile, the server's unique index
     makes the request fail (HTTP 500 in argilla-server 2.8): those are then left as they are
     (never updated) and the rest sent again."""
-    from curation.argilla.errors import status_of
+    from curation.argilla.errors import after_server_error, status_of
 
     try:
         client.api.records.bulk_upsert(dataset_id=dataset_id, records=models)
@@ -67,7 +67,7 @@ def add_missing(client, dataset_id, models: list, prefix: str = "") -> int:
     except Exception as exc:
         if (status_of(exc) or 0) < 500:
             raise
-    present = external_ids(client, dataset_id, prefix)
+    present = after_server_error(lambda: external_ids(client, dataset_id, prefix))
     rest = [m for m in models if str(m.external_id) not in present]
     if rest:
         client.api.records.bulk_upsert(dataset_id=dataset_id, records=rest)
