@@ -104,7 +104,7 @@ def load_examples(value, *, workspace: str | None = None, agreement: str = "majo
     no admitted record: a one-line BadInput (exit 2), before any model loads.
     """
     from curation.export.run import adjudications, admitted_records
-    from curation.export.select import Counts, check_policy
+    from curation.export.select import Counts, check_policy, default_min_submitted
     from curation.reviewed_seeds import public_url, reviewed_format, seed_row
 
     name, k = parse_examples(value)
@@ -119,7 +119,7 @@ def load_examples(value, *, workspace: str | None = None, agreement: str = "majo
     settings = dataset.settings
     fmt, kind = reviewed_format(name, settings, use="take examples from")
     if min_submitted is None:
-        min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+        min_submitted = default_min_submitted(settings)
 
     counts, found = Counts(), []
     for record, row in admitted_records(client, dataset.id, fmt, agreement, min_submitted, counts,

@@ -49,7 +49,7 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
     Unknown dataset or workspace, a dataset the recipe cannot take, or no admitted record:
     a one-line BadInput (exit 2), raised before anything is generated or written.
     """
-    from curation.export.select import check_policy
+    from curation.export.select import check_policy, default_min_submitted
 
     name = str(value)[len(PREFIX):]
     if not name.strip():
@@ -66,7 +66,7 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
     fmt, kind = reviewed_format(name, settings)
     _check_recipe_takes(kind, name, recipe, columns, candidates)
     if min_submitted is None:
-        min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+        min_submitted = default_min_submitted(settings)
 
     rows, batches, counts = _admitted_rows(client, dataset, fmt, kind, agreement, min_submitted)
     if not rows:

@@ -15,7 +15,9 @@ from curation.argilla.usernames import Usernames
 from curation.errors import BadInput
 from curation.export import card, hub
 from curation.export.formats import Format, build_row, check_dataset, get_format
-from curation.export.select import Counts, NothingToExport, Unusable, adjudicated_answer, admit, check_policy
+from curation.export.select import (
+    Counts, NothingToExport, Unusable, adjudicated_answer, admit, check_policy, default_min_submitted,
+)
 from curation.export.write import check_out, replace_export, staging_dir, write_shards
 
 
@@ -73,7 +75,7 @@ def export_dataset(
     settings = dataset.settings
     check_dataset(fmt, name, {f.name for f in settings.fields}, {q.name for q in settings.questions})
     if min_submitted is None:
-        min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+        min_submitted = default_min_submitted(settings)
     settled = adjudications(client, dataset)  # read before anything is staged: a failure leaves nothing
 
     if target is None:

@@ -63,6 +63,12 @@ def check_policy(agreement: str, min_submitted: int | None) -> None:
         raise BadInput(f"min_submitted must be at least 1, got {min_submitted}")
 
 
+def default_min_submitted(settings) -> int:
+    """Submitted reviews a record needs when --min-submitted is not given: the dataset's task
+    distribution (Argilla's own completion rule), else 1."""
+    return settings.distribution.min_submitted if settings.distribution else 1
+
+
 def admit(record: Reviewed, *, agreement: str, min_submitted: int) -> str | None:
     """The rule that drops this record before its answers are read, or None if it passes."""
     submitted, discards = len(record.submitted), record.discards

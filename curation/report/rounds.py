@@ -162,11 +162,11 @@ def _admitted(client, view: DatasetView) -> tuple[int | None, int, float]:
     from curation.argilla.datasets import require_dataset
     from curation.export.formats import FORMATS
     from curation.export.run import adjudications, admitted_records
-    from curation.export.select import Counts
+    from curation.export.select import Counts, default_min_submitted
 
     dataset = require_dataset(client, view.name, view.workspace)
     settings = dataset.settings
-    min_submitted = settings.distribution.min_submitted if settings.distribution else 1
+    min_submitted = default_min_submitted(settings)
     fmt = FORMATS[_FORMAT_OF_KIND[view.kind]]
     admitted, edited, distance = 0, 0, 0.0
     for record, row in admitted_records(client, dataset.id, fmt, "majority", min_submitted, Counts(),

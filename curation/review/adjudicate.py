@@ -32,7 +32,7 @@ from curation.argilla.responses import Review, Reviewed
 from curation.argilla.usernames import Usernames
 from curation.errors import BadInput
 from curation.export.formats import FORMATS, Format
-from curation.export.select import AGREEMENTS, admit, decide
+from curation.export.select import AGREEMENTS, admit, decide, default_min_submitted
 
 SUFFIX = "-adjudication"  # of the sibling dataset's default name and of its workspace's name
 ADJUDICATES = "curation_adjudicates"  # the sibling's dataset metadata: the source dataset's id
@@ -107,8 +107,7 @@ def find_conflicts(client, dataset, agreement: str = "majority") -> Iterator[Con
         raise BadInput(f"dataset {dataset.name!r} was not made by `curate push`: it has neither the sft "
                        "nor the preference questions, so its answers cannot be compared")
     questions = {q.name: q.type for q in dataset.settings.questions}
-    distribution = dataset.settings.distribution
-    min_submitted = distribution.min_submitted if distribution else 1
+    min_submitted = default_min_submitted(dataset.settings)
     seen: set[str] = set()  # offset pages over a changing dataset can repeat a record
     for record in iter_reviewed(client, dataset.id):
         if record.id in seen:
