@@ -160,9 +160,9 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
         if existing is not None:
             check_overlap(existing, overlap, dataset)  # ... or when the dataset has another overlap
     if against:
-        from curation.argilla.datasets import require_dataset
+        from curation.review.priority import against_dataset
 
-        require_dataset(client, against)  # ... or when --against names no dataset
+        against_dataset(client, against, workspace)  # ... or when --against names no dataset
     batch = run_generation(**generate_opts, seeds_workspace=workspace, out=out, quiet=quiet)
     click.echo(f"Generated batch {batch.id} → {batch.path}")
     _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client, priority=priority,

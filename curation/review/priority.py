@@ -190,13 +190,27 @@ def nearest_similarity(texts: list[str], others: list[str]) -> list[float]:
     return [float(b) for b in best]
 
 
+def against_dataset(client, name: str, workspace: str | None):
+    """The --against dataset: `name` in the push's `workspace` when it is there (so a name that several
+    workspaces hold is not ambiguous), else wherever it is; BadInput when it is nowhere or ambiguous."""
+    from curation.argilla.datasets import find_dataset, require_dataset
+
+    if workspace is not None:
+        try:
+            beside = find_dataset(client, name, workspace)
+        except BadInput:  # the push's workspace does not exist yet
+            beside = None
+        if beside is not None:
+            return beside
+    return require_dataset(client, name, None)
+
+
 def rejected_texts(client, name: str, workspace: str | None) -> list[str]:
-    """The instructions of dataset `name`'s records an annotator discarded."""
-    from curation.argilla.datasets import require_dataset
+    """The instructions of dataset `name`'s records an annotator discarded (`against_dataset` finds it)."""
     from curation.argilla.records import iter_reviewed
     from curation.dedup import record_text
 
-    dataset = require_dataset(client, name, workspace)
+    dataset = against_dataset(client, name, workspace)
     return [record_text(r.fields) for r in iter_reviewed(client, dataset.id) if r.discards]
 
 

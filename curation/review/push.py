@@ -103,7 +103,7 @@ def push_batch(
         from curation.argilla.client import connect
 
         client = connect()
-    rejected = review_priority.rejected_texts(client, against, None) if against else None
+    rejected = review_priority.rejected_texts(client, against, workspace) if against else None
     priorities = _priorities(mode, batch, rows, config, rejected)
     with argilla_errors(f"pushing to dataset {dataset_name!r}"):
         dataset, created = _dataset(client, dataset_name, workspace, config, overlap)

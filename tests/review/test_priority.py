@@ -224,3 +224,16 @@ def test_against_makes_records_near_a_discarded_one_review_first(argilla_server,
     assert stored == {f"{new.id}:0": 0.4, f"{new.id}:1": 0.0}
     missing = invoke(["push", str(new.path), "-d", name, "--against", "no-such-dataset", "--no-progress"])
     assert missing.exit_code == 2 and "no Argilla dataset 'no-such-dataset'" in one_error_line(missing)
+
+    # The same name in another workspace (no discards there): --against takes the one beside the push.
+    import argilla as rg
+
+    other = rg.Workspace(name=f"prio-other-{uuid.uuid4().hex[:6]}", client=argilla_client).create()
+    assert invoke(["push", str(old.path), "-d", old_name, "-w", other.name, "--no-progress"]).exit_code == 0
+    beside = f"prio-beside-{uuid.uuid4().hex[:8]}"
+    pushed = invoke(["push", str(new.path), "-d", beside, "-w", review_workspace, "--against", old_name,
+                     "--no-progress"])
+    assert pushed.exit_code == 0, pushed.stdout + pushed.stderr
+    stored = {item["external_id"]: item["metadata"].get("review_priority")
+              for item in iter_records(argilla_client, find_dataset(argilla_client, beside).id)}
+    assert stored == {f"{new.id}:0": 0.4, f"{new.id}:1": 0.0}
