@@ -38,6 +38,7 @@ ALLOWED = {
     ("curation/generate.py", "generate_batch"): ({"batch_id", "recipe", "model"}, _MANIFEST),
     ("curation/cli/generate.py", "*"): ({"batch_id", "recipe", "model"},
                                         _MANIFEST + "; click argument names; `curate list` column titles"),
+    ("curation/cli/review.py", "run"): ({"recipe"}, "the RECIPE argument `run` takes from `generate`'s options"),
     ("curation/cli/dedup.py", "dedup"): ({"batch_id"}, "click's name for the BATCH argument"),
     ("curation/cli/decontaminate.py", "decontaminate"): ({"batch_id"}, "click's name for the BATCH argument"),
     ("curation/backends.py", "describe"): ({"model"}, "a key of a backend's description in the manifest"),
