@@ -38,6 +38,9 @@ META_REVIEW_PRIORITY = "review_priority"  # 0-1, higher = review first (curation
 # each annotator's answer and metadata naming the questions they disagree on.
 ANNOTATOR_ANSWERS = "annotator_answers"
 META_CONFLICT = "conflict"
+# Adaptive overlap (`curate push --overlap-policy adaptive`): a record sent to the sibling dataset
+# that needs more annotators names the dataset it is the overlap part of (curation/review/siblings.py).
+META_OVERLAP_OF = "overlap_of"
 
 # Batch columns: written by the recipes (pipelines/) and the batch filters, read by the filters,
 # push, the seeds of a next round and the export card.

@@ -29,6 +29,8 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
 
     Only submitted, agreed-on records leave; annotators' corrections are applied. Writes
     data/train-*.parquet and a dataset card to --out and/or pushes them to --repo-id.
+    A dataset pushed with --overlap-policy adaptive exports with its overlap part NAME-overlap,
+    each record against its own dataset's min_submitted (--min-submitted, given, applies to both).
     """
     from curation.export import export_dataset
 
@@ -45,8 +47,11 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
     )
     counts = report.counts
     dropped = ", ".join(f"{rule} {n}" for rule, n in counts.dropped().items() if n) or "none"
+    needs = str(report.min_submitted)
+    if len(report.parts) > 1:  # the dataset and its overlap part (`curate push --overlap-policy adaptive`)
+        needs = ", ".join(f"{n} in {part!r}" for part, n in report.parts)
     click.echo(f"Exported {counts.exported} of {counts.seen} records as {report.format} "
-               f"(agreement {report.agreement}, min submitted {report.min_submitted}); dropped: {dropped}")
+               f"(agreement {report.agreement}, min submitted {needs}); dropped: {dropped}")
     if counts.adjudicated:
         click.echo(f"{counts.adjudicated} of them settled by adjudication (the reviewer's answer)")
     if report.out is not None:

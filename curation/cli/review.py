@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from curation.cli.generate import generate_options, run_generation
+from curation.review.priority import TOP_BAND
+from curation.review.siblings import OVERLAP_POLICIES
 
 DATASET_OPTION = click.option(
     "--dataset", "-d", "dataset", required=True, envvar="CURATION_DATASET", show_envvar=True,
@@ -43,6 +45,24 @@ OVERLAP_OPTION = click.option(
     "distribution min_submitted), set when the dataset is created; 2 or more gives an agreement figure. "
     "Default: the settings file's `distribution:`. An existing dataset keeps its own: a different N is refused.",
 )
+OVERLAP_POLICY_OPTION = click.option(
+    "--overlap-policy", type=click.Choice(OVERLAP_POLICIES),
+    help="fixed (the default): every record needs --overlap annotators. adaptive: new records whose "
+    "review_priority is at or above --adaptive-threshold go to the sibling dataset DATASET-overlap (same "
+    "settings and workspace, metadata overlap_of naming DATASET), which needs --adaptive-overlap annotators "
+    "per record; `curate status`, `report` and `export` read the pair as one dataset. A re-push leaves every "
+    "record where it went.",
+)
+ADAPTIVE_OVERLAP_OPTION = click.option(
+    "--adaptive-overlap", type=click.IntRange(min=1), metavar="M",
+    help="With --overlap-policy adaptive: annotators per record in DATASET-overlap, more than the overlap "
+    "of DATASET. Default: that overlap + 1 (at least 2); an existing DATASET-overlap keeps its own.",
+)
+ADAPTIVE_THRESHOLD_OPTION = click.option(
+    "--adaptive-threshold", type=click.FloatRange(0, 1), metavar="T",
+    help="With --overlap-policy adaptive: the review_priority from which a record goes to DATASET-overlap. "
+    f"Default: {TOP_BAND:g}, where the review queue's top band starts.",
+)
 PROGRESS_OPTION = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr."
 )
@@ -50,24 +70,36 @@ PROGRESS_OPTION = click.option(
 
 def _push_and_report(batch, dataset: str, workspace, config_path, progress: bool, client=None,
                      vectors: bool = False, priority: str | None = None, against: str | None = None,
-                     overlap: int | None = None) -> None:
+                     overlap: int | None = None, overlap_policy: str | None = None,
+                     adaptive_overlap: int | None = None, adaptive_threshold: float | None = None) -> None:
     from curation.review.push import push_batch
 
     _check_names(dataset, workspace)
     report = push_batch(batch, dataset, workspace=workspace, config_path=config_path, client=client,
                         show_progress=progress, vectors=vectors, priority=priority, against=against,
-                        overlap=overlap)
+                        overlap=overlap, overlap_policy=overlap_policy, adaptive_overlap=adaptive_overlap,
+                        adaptive_threshold=adaptive_threshold)
     created = " (created)" if report.created_dataset else ""
     click.echo(
         f"Pushed {report.sent} new record(s) of batch {report.batch_id} to dataset {report.dataset!r}{created} "
         f"in workspace {report.workspace!r} in {report.seconds:.1f} s ({report.records_per_second:,.0f} records/s); "
         f"{report.already_present} were already there."
     )
+    part = report.overlap_part
+    if part is not None:
+        created = " (created)" if part.created_dataset else ""
+        click.echo(
+            f"Adaptive overlap: {part.sent} of them (review_priority >= {part.threshold:g}) went to dataset "
+            f"{part.dataset!r}{created}, {part.min_submitted} annotators per record; the other "
+            f"{report.sent - part.sent} need {report.min_submitted}."
+        )
     if report.invalid:
         click.secho(f"Skipped {len(report.invalid)} row(s) that cannot be reviewed; first: {report.invalid[0]}",
                     err=True, fg="yellow")
     if report.url:
         click.echo(f"Review it at {report.url}")
+    if part is not None and part.url:
+        click.echo(f"Review its overlap part at {part.url}")
 
 
 def _check_names(dataset: str, workspace: str | None) -> None:
@@ -88,11 +120,15 @@ def _check_names(dataset: str, workspace: str | None) -> None:
 @PRIORITY_OPTION
 @AGAINST_OPTION
 @OVERLAP_OPTION
+@OVERLAP_POLICY_OPTION
+@ADAPTIVE_OVERLAP_OPTION
+@ADAPTIVE_THRESHOLD_OPTION
 @click.option("--vectors", is_flag=True,
               help="Attach the batch's embeddings (`curate embed`) as record vectors, so the Argilla UI "
                    "can find similar records. A new dataset gets the vector field; an existing one must have it.")
 def push(batch: str, dataset: str, workspace: str | None, config_path: Path | None, progress: bool,
-         vectors: bool, priority: str | None, against: str | None, overlap: int | None) -> None:
+         vectors: bool, priority: str | None, against: str | None, overlap: int | None, overlap_policy: str | None,
+         adaptive_overlap: int | None, adaptive_threshold: float | None) -> None:
     """Send batch BATCH (a batch id or folder) to Argilla for human review.
 
     Each row becomes one record: sft rows show the instruction and the generated response,
@@ -110,9 +146,11 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
     Examples:
       curate push self-instruct-20250101T120000-ab12cd --dataset instructions
       curate push ./batches/my-batch -d prefs -w team --config my_settings.yaml
+      curate push BATCH -d prefs --overlap 2 --overlap-policy adaptive   # uncertain ones: 3 annotators
     """
     _push_and_report(batch, dataset, workspace, config_path, progress, vectors=vectors, priority=priority,
-                     against=against, overlap=overlap)
+                     against=against, overlap=overlap, overlap_policy=overlap_policy,
+                     adaptive_overlap=adaptive_overlap, adaptive_threshold=adaptive_threshold)
 
 
 @click.command()
@@ -123,15 +161,20 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
 @PRIORITY_OPTION
 @AGAINST_OPTION
 @OVERLAP_OPTION
+@OVERLAP_POLICY_OPTION
+@ADAPTIVE_OVERLAP_OPTION
+@ADAPTIVE_THRESHOLD_OPTION
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress displays; only the summary lines.")
 def run(dataset: str, workspace: str | None, config_path: Path | None, priority: str | None,
-        against: str | None, overlap: int | None, out: Path | None, quiet: bool, **generate_opts) -> None:
+        against: str | None, overlap: int | None, overlap_policy: str | None, adaptive_overlap: int | None,
+        adaptive_threshold: float | None, out: Path | None, quiet: bool, **generate_opts) -> None:
     """Generate a batch with RECIPE, then push it to Argilla dataset --dataset for review.
 
     Takes every option of `curate generate` (recipes: see `curate generate --help`) plus
-    --dataset, --workspace, --config and --overlap of `curate push`. The same as `curate generate`
+    --dataset, --workspace, --config, --priority, --against, --overlap and --overlap-policy (with
+    --adaptive-overlap and --adaptive-threshold) of `curate push`. The same as `curate generate`
     followed by `curate push BATCH`; if the push is interrupted, `curate push` with the
     printed batch id finishes it without duplicates. With --seeds or --examples argilla:DATASET,
     --workspace also names the workspace of that dataset (a new round beside the last one).
@@ -150,6 +193,7 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
     _check_names(dataset, workspace)
     check_mode(priority)  # a wrong value fails before generating
     check_fits_kind(priority, RECIPES[generate_opts["recipe"]].kind, against)  # ... or one its batch won't fit
+    _check_adaptive_before_generating(overlap_policy, adaptive_overlap, adaptive_threshold, priority)
     client = connect()  # fail before generating, not after, when Argilla is unreachable
     check_target(client, dataset, workspace)  # ... or when the push could not tell where to go
     if overlap is not None:
@@ -166,7 +210,20 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
     batch = run_generation(**generate_opts, seeds_workspace=workspace, out=out, quiet=quiet)
     click.echo(f"Generated batch {batch.id} → {batch.path}")
     _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client, priority=priority,
-                     against=against, overlap=overlap)
+                     against=against, overlap=overlap, overlap_policy=overlap_policy,
+                     adaptive_overlap=adaptive_overlap, adaptive_threshold=adaptive_threshold)
+
+
+def _check_adaptive_before_generating(policy: str | None, adaptive_overlap: int | None,
+                                      adaptive_threshold: float | None, priority: str | None) -> None:
+    """What `curate run` can refuse of the overlap policy before it generates (push checks the rest)."""
+    from curation.errors import BadInput
+    from curation.review.priority import NONE
+    from curation.review.push import check_overlap_policy
+
+    if check_overlap_policy(policy, adaptive_overlap, adaptive_threshold) is not None and priority == NONE:
+        raise BadInput("--overlap-policy adaptive sends records by their review_priority, and --priority none "
+                       "gives none", hint="leave out --priority none, or --overlap-policy; nothing was generated")
 
 
 @click.command()
@@ -183,6 +240,8 @@ def status(name: str, workspace: str | None, as_json: bool) -> None:
     and ranking question: Krippendorff's alpha over the records two or more annotators
     submitted, ordinal for ratings, nominal for labels and for the ranking's first place.
     Alpha is 1 for perfect agreement, 0 for chance level; n/a when nothing overlaps yet.
+    A dataset pushed with --overlap-policy adaptive is shown with its overlap part NAME-overlap:
+    the total, then each part against its own overlap; annotators and agreement over both.
     """
     from curation.review.status import render_status, review_status
 

@@ -134,6 +134,7 @@ def chains(batch_ids) -> list[tuple[str, str]]:
 class Policy:
     agreement: str
     min_submitted: int
+    overlap_parts: tuple[tuple[str, int], ...] = ()  # (sibling, its min_submitted): `--overlap-policy adaptive`
 
 
 def metadata(fmt: Format, written: Written) -> DatasetCardData:
@@ -201,6 +202,8 @@ def render(
         "## Selection policy",
         "",
         f"- At least **{policy.min_submitted}** submitted review(s) per record; drafts do not count.",
+        *(f"- Records of its overlap part {md_code(part)} (adaptive overlap): at least **{n}**."
+          for part, n in policy.overlap_parts),
         f"- Agreement rule: **{policy.agreement}** ({_AGREEMENT_TEXT[policy.agreement]}).",
         _ANSWER_TEXT[fmt.name],
         "- Ties and missing answers are excluded, never guessed.",

@@ -1,4 +1,8 @@
-"""`export_dataset`: Argilla dataset -> validated, corrected rows -> folder and/or Hub repo."""
+"""`export_dataset`: Argilla dataset -> validated, corrected rows -> folder and/or Hub repo.
+
+A dataset with an overlap sibling (`curate push --overlap-policy adaptive`) exports as one: the
+records of both parts, each part's against its own `min_submitted` (curation/review/siblings.py).
+"""
 
 from __future__ import annotations
 
@@ -28,12 +32,13 @@ class ExportReport:
     dataset: str
     format: str
     agreement: str
-    min_submitted: int
+    min_submitted: int  # of the dataset itself; `parts` has each part's
     counts: Counts
     files: tuple[str, ...]
     out: Path | None = None
     repo_id: str | None = None
     commit_url: str | None = None
+    parts: tuple[tuple[str, int], ...] = ()  # (dataset, min_submitted) of each part read
 
     @property
     def exported(self) -> int:
@@ -74,9 +79,9 @@ def export_dataset(
     dataset = require_dataset(client, name, workspace)
     settings = dataset.settings
     check_dataset(fmt, name, {f.name for f in settings.fields}, {q.name for q in settings.questions})
-    if min_submitted is None:
-        min_submitted = default_min_submitted(settings)
-    settled = adjudications(client, dataset)  # read before anything is staged: a failure leaves nothing
+    # Read before anything is staged: a failure leaves nothing.
+    parts = export_parts(client, dataset, min_submitted)
+    min_submitted = parts[0].min_submitted
 
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="curation-export-"))
@@ -84,10 +89,9 @@ def export_dataset(
         staging = staging_dir(target)
     except OSError as exc:
         raise BadInput(f"cannot write the export to {target}: {exc.strerror or exc}") from None
-    policy = card.Policy(agreement, min_submitted)
+    policy = card.Policy(agreement, min_submitted, tuple((p.name, p.min_submitted) for p in parts[1:]))
     try:
-        counts, written = _write(client, dataset.id, name, fmt, policy, staging, load_from=repo_id or str(target),
-                                 settled=settled)
+        counts, written = _write(client, parts, name, fmt, policy, staging, load_from=repo_id or str(target))
         replace_export(staging, target)
         commit_url = None
         if repo_id is not None:
@@ -109,7 +113,36 @@ def export_dataset(
         out=target if out is not None else None,
         repo_id=repo_id,
         commit_url=commit_url,
+        parts=tuple((p.name, p.min_submitted) for p in parts),
     )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One dataset an export reads: the dataset itself or its overlap sibling."""
+
+    name: str
+    id: object
+    min_submitted: int
+    settled: dict  # `adjudications`
+
+
+def export_parts(client, dataset, min_submitted: int | None = None) -> list[Part]:
+    """The parts `dataset` stands for (curation/review/siblings.py), each with the submissions its
+    records need (`min_submitted` when given, else the part's own) and its adjudicated answers."""
+    from curation.review.siblings import parts
+
+    return [Part(part.name, part.id, min_submitted or default_min_submitted(part.settings), adjudications(client, part))
+            for part in parts(client, dataset)]
+
+
+def admitted_in_parts(client, parts: list[Part], fmt: Format, agreement: str, counts: Counts,
+                      usernames=None) -> Iterator[tuple]:
+    """`admitted_records` of every part, each against its own min_submitted and adjudications."""
+    usernames = usernames or Usernames(client)
+    for part in parts:
+        yield from admitted_records(client, part.id, fmt, agreement, part.min_submitted, counts, part.settled,
+                                    usernames)
 
 
 def adjudications(client, dataset) -> dict:
@@ -152,10 +185,10 @@ def admitted_records(client, dataset_id, fmt: Format, agreement: str, min_submit
         yield record, row
 
 
-def _write(client, dataset_id, name: str, fmt: Format, policy, staging: Path, load_from: str, settled=None):
+def _write(client, parts: list[Part], name: str, fmt: Format, policy, staging: Path, load_from: str):
     """Stream the selected rows into `staging` and add the card; raises if none was selected."""
     counts, tally = Counts(), card.Tally()
-    rows = _rows(client, dataset_id, fmt, policy.agreement, policy.min_submitted, counts, tally, settled or {})
+    rows = _rows(client, parts, fmt, policy.agreement, counts, tally)
     written = write_shards(rows, fmt.schema, staging)
     if counts.exported == 0:
         dropped = ", ".join(f"{k}={v}" for k, v in counts.dropped().items() if v)
@@ -170,9 +203,8 @@ def _write(client, dataset_id, name: str, fmt: Format, policy, staging: Path, lo
     return counts, written
 
 
-def _rows(client, dataset_id, fmt: Format, agreement: str, min_submitted: int, counts: Counts, tally,
-          settled: dict) -> Iterator:
-    """The exported rows (`admitted_records`), tallied for the card."""
-    for _, row in admitted_records(client, dataset_id, fmt, agreement, min_submitted, counts, settled):
+def _rows(client, parts: list[Part], fmt: Format, agreement: str, counts: Counts, tally) -> Iterator:
+    """The exported rows (`admitted_records` of every part), tallied for the card."""
+    for _, row in admitted_in_parts(client, parts, fmt, agreement, counts):
         tally.add(row)
         yield row

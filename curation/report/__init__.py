@@ -21,14 +21,17 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
         client = connect()
     view = read_dataset(dataset_name, workspace, client=client)
     figures = compute_figures(view)
+    figures["parts"] = list(view.parts)  # the dataset and its overlap part (`--overlap-policy adaptive`)
     figures["conflicts"] = _conflicts(client, dataset_name, workspace)
     figures["rounds"] = rounds_of(client, view)
     return figures
 
 
 def _conflicts(client, dataset_name: str, workspace: str | None) -> dict | None:
-    """Conflicts open and resolved (`curate adjudicate`), as `curate status` counts them."""
+    """Conflicts open and resolved (`curate adjudicate`), as `curate status` counts them (over the
+    dataset's overlap part too)."""
     from curation.argilla.datasets import require_dataset
-    from curation.review.adjudicate import conflict_counts
+    from curation.review.siblings import parts
+    from curation.review.status import conflicts_of
 
-    return conflict_counts(client, require_dataset(client, dataset_name, workspace))
+    return conflicts_of(client, parts(client, require_dataset(client, dataset_name, workspace)))

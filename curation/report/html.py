@@ -70,8 +70,11 @@ def render_html(figures: dict) -> str:
 def _summary(f: dict) -> str:
     r = f["records"]
     kind = f["kind"] or "not made by curate push"
+    parts = f.get("parts") or []
+    pair = f" · with its overlap part {escape(parts[1])} (adaptive overlap)" if len(parts) > 1 else ""
     return (
-        f'<p class="meta">Workspace {escape(f["workspace"])} · {escape(kind)} dataset · generated {escape(f["generated_at"])}</p>'
+        f'<p class="meta">Workspace {escape(f["workspace"])} · {escape(kind)} dataset{pair} · '
+        f'generated {escape(f["generated_at"])}</p>'
         + _table(["records", "with a submitted review", "only discarded", "not reviewed yet"],
                  [[_fig(f"records.{k}", str(r[k])) for k in ("total", "submitted", "discarded_only", "not_reviewed")]])
     )

@@ -2,7 +2,8 @@
 metadata, the AI's suggestions and each annotator's answer with its timestamps.
 
 Everything goes through the boundary package `curation.argilla`; record fields are not kept
-(the report needs none of them), so a large dataset costs little memory.
+(the report needs none of them), so a large dataset costs little memory. A dataset with an overlap
+sibling (`curate push --overlap-policy adaptive`) is read with it: the records of both parts.
 """
 
 from __future__ import annotations
@@ -53,27 +54,30 @@ class DatasetView:
     kind: str | None  # sft | preference | None for a dataset that push did not make
     questions: dict[str, Any]  # name -> the SDK's question settings (type, values)
     records: list[RecordView]
+    parts: tuple[str, ...] = ()  # the datasets read: this one, and its overlap part when it has one
 
 
 def read_dataset(name: str, workspace: str | None = None, client=None) -> DatasetView:
-    """Dataset `name` with every record's metadata, suggestions and answers."""
+    """Dataset `name` with every record's metadata, suggestions and answers (its overlap part's too)."""
     if client is None:
         from curation.argilla.client import connect
 
         client = connect()
+    from curation.review.siblings import parts
+
     dataset = require_dataset(client, name, workspace)
     with argilla_errors(f"reading the settings of dataset {name!r}"):
         questions = {q.name: q for q in dataset.settings.questions}
-        question_names = {str(q.id): q.name for q in dataset.settings.questions}
         fields = {f.name for f in dataset.settings.fields}
         workspace_name = dataset.workspace.name
     usernames = Usernames(client)
-    records = [
-        _record(item, question_names, usernames)
-        for item in iter_records(client, dataset.id, include=("responses", "suggestions"))
-    ]
+    records, read = [], parts(client, dataset)
+    for part in read:
+        question_names = {str(q.id): q.name for q in part.settings.questions}  # ids are each dataset's own
+        records += [_record(item, question_names, usernames)
+                    for item in iter_records(client, part.id, include=("responses", "suggestions"))]
     return DatasetView(name=dataset.name, workspace=workspace_name, kind=kind_of(fields, questions),
-                       questions=questions, records=records)
+                       questions=questions, records=records, parts=tuple(part.name for part in read))
 
 
 def kind_of(fields, questions) -> str | None:

@@ -8,7 +8,8 @@ repeats from there until a dataset has no such parent, or that parent is gone (a
 Per round:
 - `reviewed`: records with at least one submitted or discarded response;
 - `admitted`: records the export policy admits (export's own `admitted_records`, its defaults:
-  majority agreement, the dataset's min_submitted, adjudications first); `acceptance` = admitted / reviewed;
+  majority agreement, each record's own dataset's min_submitted (a dataset pushed with
+  --overlap-policy adaptive counts its overlap part too), adjudications first); `acceptance` = admitted / reviewed;
 - sft: `edited_share`, the share of admitted rows whose response the annotators changed (export's
   `edited` column), and `mean_edit_distance` over those rows: 1 - difflib's similarity ratio
   between the proposal and the final text, as the report's AI feedback section measures it
@@ -161,16 +162,13 @@ def _admitted(client, view: DatasetView) -> tuple[int | None, int, float]:
         return None, 0, 0.0
     from curation.argilla.datasets import require_dataset
     from curation.export.formats import FORMATS
-    from curation.export.run import adjudications, admitted_records
-    from curation.export.select import Counts, default_min_submitted
+    from curation.export.run import admitted_in_parts, export_parts
+    from curation.export.select import Counts
 
-    dataset = require_dataset(client, view.name, view.workspace)
-    settings = dataset.settings
-    min_submitted = default_min_submitted(settings)
+    parts = export_parts(client, require_dataset(client, view.name, view.workspace))  # with its overlap part
     fmt = FORMATS[_FORMAT_OF_KIND[view.kind]]
     admitted, edited, distance = 0, 0, 0.0
-    for record, row in admitted_records(client, dataset.id, fmt, "majority", min_submitted, Counts(),
-                                        adjudications(client, dataset), usernames=lambda user_id: user_id):
+    for record, row in admitted_in_parts(client, parts, fmt, "majority", Counts(), usernames=lambda user_id: user_id):
         admitted += 1
         if view.kind == "sft":
             edited += bool(row["edited"])

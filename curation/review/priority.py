@@ -45,6 +45,11 @@ DEFAULT_WEIGHTS = {
     DEITA: {"low_quality": 0.4, "low_complexity": 0.2, "near_rejected": 0.4},
 }
 DEITA_MIN, DEITA_MAX = 1.0, 6.0
+# The review queue's bands (README "Review priority"; the search engine's PRIORITY_BANDS): a record's
+# band is floor(priority * 4), so the top band holds priorities from TOP_BAND to 1. The default
+# `--adaptive-threshold`: the top band's records are the ones that get more annotators.
+PRIORITY_BANDS = 4
+TOP_BAND = 1 - 1 / PRIORITY_BANDS
 # Scores a rationale states: "3/5", "3 out of 5" (the denominator must be the scale's top), "rating: 3".
 _OUT_OF = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:/|out of)\s*(\d+(?:\.\d+)?)(?![\d.])", re.IGNORECASE)
 _STATED = re.compile(r"\b(?:rating|score)\s*(?:of|is|[:=])\s*(\d+(?:\.\d+)?)(?![\d.])", re.IGNORECASE)

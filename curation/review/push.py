@@ -5,6 +5,11 @@ the dataset (one paginated listing, without responses or suggestions) and sends 
 missing records, so a re-push, or a re-run after a push was killed, adds exactly what is
 missing and never touches a record annotators may be working on. (argilla-server's bulk
 upsert would keep their responses but overwrite suggestions, metadata and fields.)
+
+With `--overlap-policy adaptive` the records whose review priority is at or above a threshold go
+to the dataset's overlap sibling instead (curation/review/siblings.py), which needs more annotators
+per record. The ids already in either dataset are read first, so a re-push, whatever its policy or
+threshold, leaves every record in the dataset it first went to.
 """
 
 from __future__ import annotations
@@ -20,15 +25,36 @@ from curation.argilla import datasets, records
 from curation.argilla.client import review_url
 from curation.argilla.errors import argilla_errors, translate
 from curation.batch import Batch, load_batch
-from curation.contract import COL_GENERATIONS, rating_question
+from curation.contract import COL_GENERATIONS, META_OVERLAP_OF, rating_question
 from curation.errors import BadInput, ConfigError
 from curation.review import priority as review_priority
+from curation.review import siblings
 from curation.review.config import ReviewConfig, default_config_path, load_config
 from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id, unreviewable
 
 CHUNK = records.CHUNK
 # Our question types as argilla-server names them.
 _SERVER_TYPES = {"label": "label_selection", "multi_label": "multi_label_selection"}
+
+
+@dataclass(frozen=True)
+class OverlapPlan:
+    """An adaptive push's rule: new records with review_priority >= `threshold` go to the sibling."""
+
+    threshold: float
+    min_submitted: int | None  # the sibling's overlap as asked (None: its own, or the main's + 1)
+
+
+@dataclass
+class OverlapPart:
+    """What an adaptive push sent to the overlap sibling (its `sent` are also in the report's)."""
+
+    dataset: str
+    min_submitted: int
+    threshold: float
+    sent: int
+    created_dataset: bool
+    url: str | None = None
 
 
 @dataclass
@@ -46,6 +72,8 @@ class PushReport:
     invalid: list[str] = field(default_factory=list)
     url: str | None = None
     priority: str = review_priority.NONE  # how the records' review_priority was scored
+    min_submitted: int | None = None  # the dataset's overlap (annotators per record)
+    overlap_part: OverlapPart | None = None  # --overlap-policy adaptive: the sibling's share
 
     @property
     def records_per_second(self) -> float:
@@ -64,6 +92,9 @@ def push_batch(
     priority: str | None = None,
     against: str | None = None,
     overlap: int | None = None,
+    overlap_policy: str | None = None,
+    adaptive_overlap: int | None = None,
+    adaptive_threshold: float | None = None,
 ) -> PushReport:
     """Send the batch's rows that the dataset lacks; create the dataset from the config if needed.
 
@@ -77,9 +108,14 @@ def push_batch(
 
     `overlap` (how many annotators each record needs: the distribution's `min_submitted`) replaces
     the config's when the dataset is created; an existing dataset must already have it.
+
+    `overlap_policy` adaptive (see `check_overlap_policy`): new records whose priority is at or above
+    `adaptive_threshold` go to the sibling dataset (`siblings.sibling_name`), created with
+    `min_submitted` `adaptive_overlap`; everything is checked before either dataset is created.
     """
     if overlap is not None and overlap < 1:
         raise BadInput(f"--overlap must be 1 or more, got {overlap}", hint="pass --overlap 2 or more to measure agreement")
+    plan = check_overlap_policy(overlap_policy, adaptive_overlap, adaptive_threshold)
     started = time.perf_counter()
     batch = batch if isinstance(batch, Batch) else load_batch(batch)
     rows = batch.rows()
@@ -93,6 +129,11 @@ def push_batch(
     if overlap is not None:
         config = dataclasses.replace(config, min_submitted=overlap)
     mode = review_priority.choose_mode(priority, batch.kind, rows, against)
+    if plan is not None and mode == review_priority.NONE:
+        raise BadInput(f"--overlap-policy adaptive sends records by their review_priority, and batch {batch.id} "
+                       f"({batch.kind}) is scored with --priority none",
+                       hint="score it (judge-uncertainty for preference; deita for sft with Deita scores or "
+                       "--against), or leave out --overlap-policy; nothing was pushed")
     problems = [unreviewable(batch.kind, config, i, row) for i, row in enumerate(rows)]
     if rows and all(problems):
         raise BadInput(
@@ -105,29 +146,132 @@ def push_batch(
         client = connect()
     rejected = review_priority.rejected_texts(client, against, workspace) if against else None
     priorities = _priorities(mode, batch, rows, config, rejected)
+    prefix = id_prefix(batch.id)
     with argilla_errors(f"pushing to dataset {dataset_name!r}"):
-        dataset, created = _dataset(client, dataset_name, workspace, config, overlap)
-        present = set() if created else records.external_ids(client, dataset.id, id_prefix(batch.id))
+        if plan is None:
+            dataset, created = _dataset(client, dataset_name, workspace, config, overlap)
+            if not created:
+                _check_not_a_part(client, dataset)
+            sibling = None if created else siblings.find_sibling(client, dataset)
+            sibling_created = False
+        else:
+            dataset, created, sibling, sibling_created = _pair(client, dataset_name, workspace, config, overlap, plan)
+        present = set() if created else records.external_ids(client, dataset.id, prefix)
+        # A record already in the sibling stays there: it is never sent to the main dataset too.
+        in_sibling = set() if sibling is None or sibling_created else records.external_ids(client, sibling.id, prefix)
     _check_vector_fields(dataset, vector_dims, dataset_name)
+    if plan is not None:
+        _check_vector_fields(sibling, vector_dims, sibling.name)
 
-    mapper = RecordMapper(batch, config, dataset, priorities.scores)
-    todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in present]
+    held = present | in_sibling
+    todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in held]
+    up: list[int] = []
+    if plan is not None:
+        # The score as stored (rounded to 4 places): the one annotators see and sort by.
+        up = [i for i in todo if priorities.scores[i] is not None and priorities.scores[i] >= plan.threshold]
+        chosen = set(up)
+        todo = [i for i in todo if i not in chosen]
     invalid: list[str] = []
-    sent = _send(client, dataset, mapper, rows, todo, invalid, show_progress, f"{batch.id} → {dataset_name}",
-                 vector_names=list(vector_dims), held_before=len(present))
+    sent = _send(client, dataset, RecordMapper(batch, config, dataset, priorities.scores), rows, todo, invalid,
+                 show_progress, f"{batch.id} → {dataset_name}", vector_names=list(vector_dims),
+                 held_before=len(present))
+    part = None
+    if plan is not None:
+        sent_up = _send(client, sibling, RecordMapper(batch, config, sibling, priorities.scores), rows, up,
+                        invalid, show_progress, f"{batch.id} → {sibling.name}", vector_names=list(vector_dims),
+                        held_before=len(in_sibling), metadata={META_OVERLAP_OF: dataset.name})
+        sent += sent_up
+        part = OverlapPart(dataset=sibling.name, min_submitted=sibling.settings.distribution.min_submitted,
+                           threshold=plan.threshold, sent=sent_up, created_dataset=sibling_created,
+                           url=review_priority.annotation_link(review_url(client), sibling))
     return PushReport(
         dataset=dataset_name,
         workspace=dataset.workspace.name,
         batch_id=batch.id,
         rows=len(rows),
         sent=sent,
-        already_present=len(rows) - len(todo),
+        already_present=len(rows) - len(todo) - len(up),
         created_dataset=created,
         seconds=time.perf_counter() - started,
         invalid=invalid,
         url=review_priority.annotation_link(review_url(client), dataset),
         priority=priorities.mode,
+        min_submitted=dataset.settings.distribution.min_submitted,
+        overlap_part=part,
     )
+
+
+def check_overlap_policy(policy: str | None, adaptive_overlap: int | None,
+                         adaptive_threshold: float | None) -> OverlapPlan | None:
+    """The adaptive push's plan, None for the fixed policy (the default); BadInput for an unknown
+    policy, an adaptive option without the adaptive policy, M < 1 or a threshold outside [0, 1].
+    (M must also exceed the main dataset's overlap: `_pair` checks it, knowing the dataset.)"""
+    policy = siblings.FIXED if policy is None else policy
+    if policy not in siblings.OVERLAP_POLICIES:
+        raise BadInput(f"unknown --overlap-policy {policy!r}",
+                       hint=f"choose one of {', '.join(siblings.OVERLAP_POLICIES)}; nothing was pushed")
+    given = [name for name, value in (("--adaptive-overlap", adaptive_overlap),
+                                      ("--adaptive-threshold", adaptive_threshold)) if value is not None]
+    if policy == siblings.FIXED:
+        if given:
+            raise BadInput(f"{given[0]} applies only with --overlap-policy adaptive",
+                           hint="add --overlap-policy adaptive, or leave it out; nothing was pushed")
+        return None
+    if adaptive_overlap is not None and adaptive_overlap < 1:
+        raise BadInput(f"--adaptive-overlap must be 1 or more, got {adaptive_overlap}",
+                       hint="pass more annotators than --overlap; nothing was pushed")
+    if adaptive_threshold is not None and not 0 <= adaptive_threshold <= 1:
+        raise BadInput(f"--adaptive-threshold must lie in [0, 1] (review_priority's range), got {adaptive_threshold}",
+                       hint=f"the default, {review_priority.TOP_BAND}, is the queue's top band; nothing was pushed")
+    threshold = review_priority.TOP_BAND if adaptive_threshold is None else adaptive_threshold
+    return OverlapPlan(threshold=threshold, min_submitted=adaptive_overlap)
+
+
+def _check_not_a_part(client, dataset) -> None:
+    """A sibling gets its records through its main dataset's push (which links them), never directly."""
+    if siblings.main_of(client, dataset):
+        raise BadInput(f"dataset {dataset.name!r} is the overlap part of another dataset (adaptive overlap)",
+                       hint=f"push to {siblings.sibling_name_of(dataset)!r} instead; nothing was pushed")
+
+
+def _sibling_config(config: ReviewConfig, min_submitted: int) -> ReviewConfig:
+    """The main dataset's settings with the sibling's overlap and metadata `overlap_of` (the link)."""
+    metadata = config.metadata
+    if META_OVERLAP_OF not in {m["name"] for m in metadata}:
+        metadata += ({"name": META_OVERLAP_OF, "type": "terms", "title": "Overlap part of"},)
+    return dataclasses.replace(config, min_submitted=min_submitted, metadata=metadata)
+
+
+def _pair(client, name: str, workspace: str | None, config: ReviewConfig, overlap: int | None, plan: OverlapPlan):
+    """(main, created, sibling, sibling created) for an adaptive push. Both are checked (settings,
+    overlaps, the sibling's link) before either is created: bad input leaves nothing behind."""
+    main = _existing(client, name, workspace, config, overlap)
+    if main is not None:
+        _check_not_a_part(client, main)
+    main_overlap = overlap or (main.settings.distribution.min_submitted if main is not None else config.min_submitted)
+    sibling_name = siblings.sibling_name(name)
+    sibling = siblings.find_sibling(client, main) if main is not None else None
+    if sibling is None:
+        where = main.workspace if main is not None else datasets.workspace_for_new(client, workspace, create=False)
+        sibling = _existing(client, sibling_name, where.name, config, None) if where is not None else None
+        if sibling is not None:
+            siblings.check_adoptable(client, sibling, main, META_OVERLAP_OF)
+    if sibling is not None:
+        _check_compatible(sibling, config, sibling.name)
+        check_overlap(sibling, plan.min_submitted, sibling.name, "--adaptive-overlap")
+        wanted = sibling.settings.distribution.min_submitted
+    else:
+        wanted = plan.min_submitted if plan.min_submitted is not None else max(main_overlap + 1, 2)
+    if wanted <= main_overlap:
+        raise BadInput(f"the overlap part's overlap ({wanted}) must be more than dataset {name!r}'s ({main_overlap})",
+                       hint=f"pass --adaptive-overlap {main_overlap + 1} or more; nothing was pushed")
+    main, created = _dataset(client, name, workspace, config, overlap)
+    sibling_created = False
+    if sibling is None:
+        sibling, sibling_created = _dataset(client, sibling_name, main.workspace.name,
+                                            _sibling_config(config, wanted), wanted)
+    siblings.link(client, main, sibling)
+    return main, created, sibling, sibling_created
 
 
 def _priorities(mode: str, batch: Batch, rows: list[dict], config: ReviewConfig,
@@ -186,28 +330,37 @@ def _responses_per_row(rows: list[dict]) -> int | None:
 
 def _dataset(client, name: str, workspace: str | None, config: ReviewConfig, overlap: int | None = None):
     """(dataset, created): the existing dataset checked against the config (and `overlap`), or a new one."""
-    dataset = datasets.find_dataset(client, name, workspace)
-    created = False
-    if dataset is None:
-        dataset = datasets.settle_draft(client, name, workspace)  # a draft left by a killed push, ...
-    if dataset is None:
-        ws = datasets.workspace_for_new(client, workspace)
-        dataset, created = datasets.create_dataset(client, name, ws, config.settings(client))
-    if not created:
+    dataset = _existing(client, name, workspace, config, overlap)
+    if dataset is not None:
+        return dataset, False
+    ws = datasets.workspace_for_new(client, workspace)
+    dataset, created = datasets.create_dataset(client, name, ws, config.settings(client))
+    if not created:  # another push created it meanwhile
         _check_compatible(dataset, config, name)
         check_overlap(dataset, overlap, name)
     return dataset, created
 
 
-def check_overlap(dataset, overlap: int | None, name: str) -> None:
+def _existing(client, name: str, workspace: str | None, config: ReviewConfig, overlap: int | None):
+    """Dataset `name` if it exists, checked against the config (and `overlap`); None otherwise."""
+    dataset = datasets.find_dataset(client, name, workspace)
+    if dataset is None:
+        dataset = datasets.settle_draft(client, name, workspace)  # a draft left by a killed push, ...
+    if dataset is not None:
+        _check_compatible(dataset, config, name)
+        check_overlap(dataset, overlap, name)
+    return dataset
+
+
+def check_overlap(dataset, overlap: int | None, name: str, option: str = "--overlap") -> None:
     """An existing dataset keeps the overlap it was created with (argilla-server refuses to change
     it once responses exist); a different --overlap fails instead of being silently ignored."""
     current = dataset.settings.distribution.min_submitted
     if overlap is not None and overlap != current:
         raise BadInput(
             f"dataset {name!r} already exists with overlap {current} (annotators per record); "
-            f"--overlap {overlap} applies only when a dataset is created",
-            hint=f"leave out --overlap (or pass --overlap {current}), or push to a new --dataset",
+            f"{option} {overlap} applies only when a dataset is created",
+            hint=f"leave out {option} (or pass {option} {current}), or push to a new --dataset",
         )
 
 
@@ -240,8 +393,10 @@ def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:
 
 
 def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[int], invalid: list[str],
-          show_progress: bool, label: str, vector_names: list[str] = (), held_before: int = 0) -> int:
+          show_progress: bool, label: str, vector_names: list[str] = (), held_before: int = 0,
+          metadata: dict | None = None) -> int:
     """Send rows `todo` in bulk requests; rows that cannot be records go to `invalid`. Returns how many were sent.
+    `metadata` is added to every record (the dataset must declare it).
 
     If the server fails or goes away, the error says how many new records it holds (see `_stopped_after`);
     `held_before` is how many of the batch's records the dataset held before this push."""
@@ -252,6 +407,8 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
         for index in indexes:
             try:
                 mapped = mapper.map(index, rows[index])
+                for key, value in (metadata or {}).items():
+                    mapped.record.metadata[key] = value
                 for name in vector_names:
                     if rows[index].get(name) is not None:
                         mapped.record.vectors[name] = [float(x) for x in rows[index][name]]

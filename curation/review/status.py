@@ -1,4 +1,9 @@
-"""How far review of a dataset has got: record progress, annotators, inter-annotator agreement."""
+"""How far review of a dataset has got: record progress, annotators, inter-annotator agreement.
+
+A dataset with an overlap sibling (`--overlap-policy adaptive`, curation/review/siblings.py) is
+read as one: records, annotators, agreement and conflicts over both parts, and each part's
+progress against its own overlap under `parts`.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ from curation.argilla.records import iter_reviewed
 from curation.review.priority import annotation_link
 from curation.argilla.responses import top_choice
 from curation.review.adjudicate import conflict_counts
+from curation.review.siblings import parts as dataset_parts
+
+PROGRESS = ("total", "pending", "completed")
 
 # Question types with a measurable agreement, and the level of measurement each takes.
 LEVELS = {"rating": "ordinal", "label_selection": "nominal", "ranking": "nominal"}
@@ -29,45 +37,69 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
 
         client = connect()
     dataset = require_dataset(client, dataset_name, workspace)
+    parts = dataset_parts(client, dataset)
     with argilla_errors(f"reading the status of dataset {dataset_name!r}"):
-        progress = dataset.progress(with_users_distribution=True)
+        progress = {part.name: part.progress(with_users_distribution=True) for part in parts}
     questions = {q.name: q for q in dataset.settings.questions if q.type in LEVELS}
-    submitted = _submitted_values(client, dataset, questions)
+    submitted = _submitted_values(client, parts, questions)
     usernames = Usernames(client)
-    annotators = {
-        user: {status: sum(parts[group][status] for group in ("completed", "pending")) for status in ("submitted", "discarded", "draft")}
-        for user, parts in sorted(progress.get("users", {}).items())
-    }
+    annotators: dict[str, dict[str, int]] = {}
+    for counts in progress.values():
+        for user, groups in counts.get("users", {}).items():
+            mine = annotators.setdefault(user, dict.fromkeys(("submitted", "discarded", "draft"), 0))
+            for status in mine:
+                mine[status] += sum(groups[group][status] for group in ("completed", "pending"))
     agreement = {}
     for name, question in questions.items():
         by_user = {usernames(user): values for user, values in submitted[name].items()}
         agreement[name] = agreement_for(by_user, LEVELS[question.type], question_domain(question))
         agreement[name]["of"] = "top choice" if question.type == "ranking" else "value"
+    base = review_url(client)
+    each = [{"dataset": part.name, "min_submitted": part.settings.distribution.min_submitted,
+             "records": {k: progress[part.name][k] for k in PROGRESS}, "url": annotation_link(base, part)}
+            for part in parts]
     return {
         "dataset": dataset.name,
         "workspace": dataset.workspace.name,
         "min_submitted": dataset.settings.distribution.min_submitted,
-        "overlap_warning": overlap_warning(dataset.settings.distribution.min_submitted),
-        "records": {k: progress[k] for k in ("total", "pending", "completed")},
-        "annotators": annotators,
-        "conflicts": conflict_counts(client, dataset),  # open/resolved (`curate adjudicate`)
+        "overlap_warning": overlap_warning(dataset.settings.distribution.min_submitted, [p.name for p in parts[1:]]),
+        "records": {k: sum(part["records"][k] for part in each) for k in PROGRESS},
+        "parts": each,  # one entry, or the dataset and its overlap sibling
+        "annotators": dict(sorted(annotators.items())),
+        "conflicts": conflicts_of(client, parts),  # open/resolved (`curate adjudicate`)
         "agreement": agreement,
-        "url": annotation_link(review_url(client), dataset),
+        "url": each[0]["url"],
     }
 
 
-def overlap_warning(min_submitted: int) -> str | None:
-    """Why agreement cannot be measured at this overlap, or None when it can."""
+def conflicts_of(client, parts: list) -> dict | None:
+    """`conflict_counts` over the dataset's parts: open and resolved summed; the main part's
+    adjudication dataset. None for a dataset push did not make."""
+    counts = [conflict_counts(client, part) for part in parts]
+    if counts[0] is None:
+        return None
+    known = [c for c in counts if c is not None]
+    return {"open": sum(c["open"] for c in known), "resolved": sum(c["resolved"] for c in known),
+            "dataset": counts[0]["dataset"]}
+
+
+def overlap_warning(min_submitted: int, siblings: list[str] = ()) -> str | None:
+    """Why agreement cannot be measured at this overlap, or None when it can (`siblings`: the
+    overlap part's name, whose records have more annotators)."""
     if min_submitted > 1:
         return None
+    if siblings:
+        return (f"overlap 1: each record is complete after one annotator, so agreement is measured only on the "
+                f"records of the overlap part {siblings[0]!r}")
     return ("overlap 1: each record is complete after one annotator, so agreement cannot be measured; "
             "push to a new dataset with --overlap 2 or more")
 
 
-def _submitted_values(client, dataset, questions: dict) -> dict[str, dict[str, dict[str, Any]]]:
-    """question -> user id -> record id -> the value the user submitted (drafts don't count)."""
+def _submitted_values(client, parts: list, questions: dict) -> dict[str, dict[str, dict[str, Any]]]:
+    """question -> user id -> record id -> the value the user submitted (drafts don't count), over
+    every part (a record is in one part only)."""
     values: dict[str, dict[str, dict[str, Any]]] = {name: defaultdict(dict) for name in questions}
-    for record in iter_reviewed(client, dataset.id):
+    for record in (r for part in parts for r in iter_reviewed(client, part.id)):
         for review in record.submitted:
             for name, value in review.values.items():
                 if name in questions and value is not None:
@@ -121,11 +153,24 @@ def render_status(report: dict, console=None) -> None:
     done = records["completed"] / records["total"] if records["total"] else 0.0
     # Names come from the server (anyone who may create a dataset or user picks them): escaped,
     # so that "[/]" in one prints as itself instead of failing rich's markup parser.
-    console.print(
-        f"[bold]{escape(report['dataset'])}[/] (workspace {escape(report['workspace'])}): "
-        f"overlap {report['min_submitted']}: {records['completed']} of {records['total']} records complete "
-        f"({done:.0%}), {records['pending']} pending"
-    )
+    parts = report.get("parts") or []
+    if len(parts) > 1:
+        console.print(
+            f"[bold]{escape(report['dataset'])}[/] (workspace {escape(report['workspace'])}): "
+            f"{records['completed']} of {records['total']} records complete ({done:.0%}), {records['pending']} "
+            f"pending, in {len(parts)} parts (adaptive overlap):"
+        )
+        for part in parts:
+            counts = part["records"]
+            share = counts["completed"] / counts["total"] if counts["total"] else 0.0
+            console.print(f"  {escape(part['dataset'])}: overlap {part['min_submitted']}: {counts['completed']} of "
+                          f"{counts['total']} records complete ({share:.0%}), {counts['pending']} pending")
+    else:
+        console.print(
+            f"[bold]{escape(report['dataset'])}[/] (workspace {escape(report['workspace'])}): "
+            f"overlap {report['min_submitted']}: {records['completed']} of {records['total']} records complete "
+            f"({done:.0%}), {records['pending']} pending"
+        )
     if report.get("overlap_warning"):
         console.print(f"[yellow]Warning: {report['overlap_warning']}[/]")
     people = Table(title="Annotators")
@@ -151,3 +196,5 @@ def render_status(report: dict, console=None) -> None:
         console.print(f"Conflicts between annotators: {conflicts['open']} open, {conflicts['resolved']} resolved ({where})")
     if report.get("url"):
         console.print(f"Review it at {escape(report['url'])}", soft_wrap=True)
+    for part in parts[1:]:
+        console.print(f"Review its overlap part at {escape(part['url'])}", soft_wrap=True)
