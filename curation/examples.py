@@ -8,7 +8,9 @@ signatures of their instructions (`curation.dedup`, Jaccard distance). The start
 (the first record by id) and ties go to the lower id, so the same dataset gives the same examples.
 
 Examples only shape the prompts: they never become rows of the batch. The manifest's
-`examples` entry names the dataset and the chosen record ids (see `Examples.entry`).
+`examples` entry names the dataset and the chosen record ids (see `Admitted.entry`).
+
+`read_admitted` and `Admitted.pick` also serve the judge's examples (`curation.judge_examples`).
 """
 
 from __future__ import annotations
@@ -45,23 +47,23 @@ class Examples:
         return out
 
 
-def parse_examples(value: str) -> tuple[str, int]:
-    """(dataset name, K) of `argilla:DATASET[:K]`; a one-line BadInput otherwise."""
-    hint = "--examples argilla:DATASET[:K], K a whole number of at least 1 (default 4)"
+def parse_examples(value: str, option: str = "--examples") -> tuple[str, int]:
+    """(dataset name, K) of `argilla:DATASET[:K]`; a one-line BadInput naming `option` otherwise."""
+    hint = f"{option} argilla:DATASET[:K], K a whole number of at least 1 (default {DEFAULT_K})"
     text = str(value)
     if not text.startswith(PREFIX):
-        raise BadInput(f"--examples takes a reviewed Argilla dataset, got {text!r}", hint=hint)
+        raise BadInput(f"{option} takes a reviewed Argilla dataset, got {text!r}", hint=hint)
     name, sep, count = text[len(PREFIX):].partition(":")
     if not name.strip():
-        raise BadInput("--examples argilla: needs a dataset name", hint=hint)
+        raise BadInput(f"{option} argilla: needs a dataset name", hint=hint)
     if not sep:
         return name, DEFAULT_K
     try:
         k = int(count)
     except ValueError:
-        raise BadInput(f"--examples: K must be a whole number, got {count!r}", hint=hint) from None
+        raise BadInput(f"{option}: K must be a whole number, got {count!r}", hint=hint) from None
     if k <= 0:
-        raise BadInput(f"--examples: K must be at least 1, got {k}", hint=hint)
+        raise BadInput(f"{option}: K must be at least 1, got {k}", hint=hint)
     return name, k
 
 
@@ -96,18 +98,71 @@ def minhash_distance(texts: Sequence[str]) -> Callable[[int, int], float]:
     return lambda i, j: float(1.0 - np.mean(sigs[i] == sigs[j]))
 
 
-def load_examples(value, *, workspace: str | None = None, agreement: str = "majority",
-                  min_submitted: int | None = None, client=None) -> Examples:
-    """K diverse admitted records of `argilla:DATASET[:K]` as worked examples.
+@dataclass
+class Admitted:
+    """The records of a reviewed dataset that the export policy admits, and where they come from."""
 
-    Unknown dataset or workspace, K not a whole number >= 1, a dataset not made by `curate push`, or
-    no admitted record: a one-line BadInput (exit 2), before any model loads.
+    name: str
+    k: int
+    client: object
+    dataset: object
+    kind: str  # the batch kind its records give: sft | preference
+    agreement: str
+    min_submitted: int
+    counts: object  # curation.export.select.Counts
+    records: list[tuple[str, object, dict]]  # (record id, the Reviewed record, its export row), by record id
+
+    def pick(self, k: int, indexes: Sequence[int] | None = None) -> tuple[list[int], str]:
+        """Up to `k` diverse records among `indexes` (default: all), farthest-first; with the measure used."""
+        indexes = list(range(len(self.records))) if indexes is None else list(indexes)
+        keys = [str(self.records[i][1].id) for i in indexes]  # as the listing names them (`Reviewed.id`)
+        vectors = _vectors(self.client, self.dataset, keys)
+        if vectors is not None:
+            measure, distance = "vectors", cosine_distance(vectors)
+        else:
+            texts = [seed_instruction(self.records[i][2]) for i in indexes]
+            measure, distance = "minhash", minhash_distance(texts)
+        return [indexes[i] for i in farthest_first(len(indexes), k, distance)], measure
+
+    def entry(self, picked: Sequence[int], measure: str, **counts) -> dict:
+        """A manifest entry naming the dataset, the policy and the picked records (`examples`, `judge_examples`)."""
+        from curation.argilla.errors import argilla_errors
+        from curation.reviewed_seeds import public_url
+
+        with argilla_errors("reading the dataset's workspace"):
+            workspace_name = self.dataset.workspace.name
+        return {
+            "dataset": self.name,
+            "workspace": workspace_name,
+            "server": public_url(self.client.api_url),
+            "kind": self.kind,
+            "k": self.k,
+            "admitted": len(self.records),
+            **counts,
+            "diversity": measure,
+            "policy": {"agreement": self.agreement, "min_submitted": self.min_submitted},
+            "record_ids": [self.records[i][0] for i in picked],
+        }
+
+
+def seed_instruction(row: dict) -> str:
+    """The instruction of an export row (sft `messages` or dpo `prompt`)."""
+    return (row.get("messages") or row.get("prompt"))[0]["content"]
+
+
+def read_admitted(value, *, option: str = "--examples", use: str = "take examples from", kind: str | None = None,
+                  workspace: str | None = None, agreement: str = "majority", min_submitted: int | None = None,
+                  client=None) -> Admitted:
+    """The admitted records of `argilla:DATASET[:K]` (export's own selection, adjudications first), by id.
+
+    Unknown dataset or workspace, K not a whole number >= 1, a dataset not made by `curate push` (or
+    not of `kind`), or no admitted record: a one-line BadInput naming `option` (exit 2).
     """
     from curation.export.run import adjudications, admitted_records
     from curation.export.select import Counts, check_policy, default_min_submitted
-    from curation.reviewed_seeds import public_url, reviewed_format, seed_row
+    from curation.reviewed_seeds import reviewed_format
 
-    name, k = parse_examples(value)
+    name, k = parse_examples(value, option)
     check_policy(agreement, min_submitted)
     if client is None:
         from curation.argilla.client import connect
@@ -117,39 +172,38 @@ def load_examples(value, *, workspace: str | None = None, agreement: str = "majo
 
     dataset = require_dataset(client, name, workspace)
     settings = dataset.settings
-    fmt, kind = reviewed_format(name, settings, use="take examples from")
+    fmt, found_kind = reviewed_format(name, settings, use=use)
+    if kind is not None and found_kind != kind:
+        raise BadInput(f"dataset {name!r} holds {found_kind} records; {option} needs a {kind} dataset",
+                       hint=f"{use} a {kind} dataset `curate push` made")
     if min_submitted is None:
         min_submitted = default_min_submitted(settings)
 
     counts, found = Counts(), []
     for record, row in admitted_records(client, dataset.id, fmt, agreement, min_submitted, counts,
                                         adjudications(client, dataset), usernames=lambda user_id: user_id):
-        found.append((str(row[c.EXPORT_RECORD_ID]), str(record.id), seed_row(kind, row)))
+        found.append((str(row[c.EXPORT_RECORD_ID]), record, row))
     if not found:
         raise BadInput(f"no record of {name!r} passes the policy ({counts.seen} seen); no example to show",
                        hint="review more records in Argilla, or relax --agreement / --min-submitted")
     found.sort(key=lambda item: item[0])  # the fixed start: the first record by id
-    vectors = _vectors(client, dataset, [argilla_id for _, argilla_id, _ in found])
-    if vectors is not None:
-        measure, distance = "vectors", cosine_distance(vectors)
-    else:
-        measure, distance = "minhash", minhash_distance([row[c.COL_INSTRUCTION] for _, _, row in found])
-    picked = [found[i] for i in farthest_first(len(found), k, distance)]
-    from curation.argilla.errors import argilla_errors
+    return Admitted(name, k, client, dataset, found_kind, agreement, min_submitted, counts, found)
 
-    with argilla_errors("reading the dataset's workspace"):
-        workspace_name = dataset.workspace.name
-    return Examples([row for _, _, row in picked], {
-        "dataset": name,
-        "workspace": workspace_name,
-        "server": public_url(client.api_url),
-        "kind": kind,
-        "k": k,
-        "admitted": len(found),
-        "diversity": measure,
-        "policy": {"agreement": agreement, "min_submitted": min_submitted},
-        "record_ids": [record_id for record_id, _, _ in picked],
-    })
+
+def load_examples(value, *, workspace: str | None = None, agreement: str = "majority",
+                  min_submitted: int | None = None, client=None) -> Examples:
+    """K diverse admitted records of `argilla:DATASET[:K]` as worked examples.
+
+    Unknown dataset or workspace, K not a whole number >= 1, a dataset not made by `curate push`, or
+    no admitted record: a one-line BadInput (exit 2), before any model loads.
+    """
+    from curation.reviewed_seeds import seed_row
+
+    admitted = read_admitted(value, workspace=workspace, agreement=agreement, min_submitted=min_submitted,
+                             client=client)
+    picked, measure = admitted.pick(admitted.k)
+    rows = [seed_row(admitted.kind, admitted.records[i][2]) for i in picked]
+    return Examples(rows, admitted.entry(picked, measure))
 
 
 def _vectors(client, dataset, argilla_ids: list[str]) -> list[list[float]] | None:

@@ -51,6 +51,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
                            candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
                            min_submitted=options.min_submitted)
     examples = _examples(options, spec.info)
+    judge_examples = _judge_examples(options, spec.info)
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
     backends = [parse_backend(b, **backend_options) for b in options.backends]
     judge = parse_backend(options.judge, **backend_options) if options.judge else None
@@ -58,7 +59,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         check_reachable(backend)
 
     ctx = RecipeContext(options=options, seeds=seed_rows, backends=backends, judge=judge,
-                        cache_dir=str(settings.cache_dir()), examples=examples)
+                        cache_dir=str(settings.cache_dir()), examples=examples, judge_examples=judge_examples)
     batch_id = new_batch_id(options.recipe)
     out_dir = out or settings.batches_dir() / batch_id
     started = _now()
@@ -103,6 +104,8 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     }
     if examples is not None:  # which accepted records steered the prompts (never rows of the batch)
         manifest["examples"] = examples.entry
+    if judge_examples is not None:  # the judge's corrections: held out of `curate report`'s agreement figures
+        manifest["judge_examples"] = judge_examples.entry
     if cluster is not None:
         manifest["cluster"] = cluster
     batch = write_batch(out_dir, rows, manifest)
@@ -117,10 +120,12 @@ def _check_policy_options(options: GenerationOptions) -> None:
     """--agreement/--min-submitted choose the records of an Argilla dataset: refuse them without one."""
     from curation.reviewed_seeds import is_reviewed_source
 
-    if (options.min_submitted is not None or options.agreement != "majority") and not (
-            is_reviewed_source(options.seeds) or is_reviewed_source(options.examples)):
+    sources = (options.seeds, options.examples, options.judge_examples)
+    if (options.min_submitted is not None or options.agreement != "majority") and not any(
+            is_reviewed_source(source) for source in sources):
         raise BadInput("--agreement and --min-submitted choose the records of an Argilla dataset that seed a "
-                       "batch or give it examples", hint="use them with --seeds or --examples argilla:DATASET")
+                       "batch or give it examples",
+                       hint="use them with --seeds, --examples or --judge-examples argilla:DATASET")
 
 
 def _examples(options: GenerationOptions, info):
@@ -135,6 +140,25 @@ def _examples(options: GenerationOptions, info):
                        hint="examples steer prompt, self-instruct, evol-instruct, responses and ultrafeedback")
     return load_examples(options.examples, workspace=options.seeds_workspace, agreement=options.agreement,
                          min_submitted=options.min_submitted)
+
+
+def _judge_examples(options: GenerationOptions, info):
+    """The judge's corrections of `--judge-examples` (curation.judge_examples), read before any model
+    loads; None without."""
+    if options.judge_examples is None:
+        return None
+    from curation.examples import parse_examples
+    from curation.judge_examples import OPTION, load_judge_examples
+
+    parse_examples(options.judge_examples, OPTION)  # a malformed value fails before the recipe's check
+    if not info.judge:
+        from pipelines import RECIPES
+
+        judged = ", ".join(name for name, recipe in RECIPES.items() if recipe.judge)
+        raise BadInput(f"recipe {info.name!r} has no UltraFeedback judge to correct: it takes no {OPTION}",
+                       hint=f"{OPTION} corrects the judge of {judged}")
+    return load_judge_examples(options.judge_examples, workspace=options.seeds_workspace,
+                               agreement=options.agreement, min_submitted=options.min_submitted)
 
 
 def _cluster(address: str | None):

@@ -49,6 +49,12 @@ class GenerationOptions:
         help="Put K (default 4) accepted records of a reviewed Argilla dataset into the generating prompts "
              "as worked examples, chosen for diversity (the records --seeds argilla: would take, same "
              "--workspace, --agreement and --min-submitted). They never become rows.")
+    judge_examples: str | None = _option(
+        None, "source", "--judge-examples", metavar="argilla:DATASET[:K]",
+        help="Put K (default 4) records of a reviewed preference dataset where the humans chose another "
+             "response than the judge into the UltraFeedback judge's prompt, with the humans' ranking as "
+             "ratings (same --workspace, --agreement and --min-submitted). The manifest names them; "
+             "`curate report` holds them out of its agreement figures.")
     # With --seeds or --examples argilla:DATASET: which of its records seed the batch, chosen as `curate export`
     # chooses them; the CLI's options are export's own (curation/cli/export.py), and the manifest's
     # `parent` records the policy.

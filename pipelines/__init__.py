@@ -28,6 +28,7 @@ class RecipeInfo:
     rows_help: str = ""  # the rows it writes, for --help
     candidates: bool = False  # seed rows may carry candidates instead: `instruction` + `generations`
     examples: str = ""  # the prompts `--examples` steers ("" = none: the recipe takes no examples)
+    judge: bool = False  # an UltraFeedback judge rates its rows: `--judge-examples` can correct it
 
 
 RECIPES: dict[str, RecipeInfo] = {
@@ -60,7 +61,7 @@ RECIPES: dict[str, RecipeInfo] = {
                    "evol-quality batch: all of them rated, none generated)",
                    "instruction, generations, generation_models, [candidate_origin], ratings, rationales, "
                    "judge_model, chosen_index, rejected_index", candidates=True,
-                   examples="answering (the responses it generates)"),
+                   examples="answering (the responses it generates)", judge=True),
     )
 }
 KIND_TITLES = {"sft": "Instruction recipes (kind sft)", "preference": "Preference recipes (kind preference)"}

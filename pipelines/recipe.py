@@ -27,6 +27,7 @@ class RecipeContext:
     judge: BackendSpec | None = None
     cache_dir: str | None = None
     examples: Any = None  # curation.examples.Examples (`--examples`): worked examples for the prompts
+    judge_examples: Any = None  # curation.judge_examples.JudgeExamples (`--judge-examples`): for the judge's prompt
 
     def __getattr__(self, name: str) -> Any:
         # ctx.num_rows, ctx.max_new_tokens, ctx.deita, ...: the options' fields, read through the context.
@@ -42,6 +43,8 @@ class RecipeContext:
         }
         if self.examples is not None:  # other examples, other prompts: never the same cache
             config["examples"] = self.examples.rows
+        if self.judge_examples is not None:
+            config["judge_examples"] = self.judge_examples.examples
         return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def pipeline(self, name: str):

@@ -15,7 +15,8 @@ from curation import contract as c
 from curation.seeds import has_candidates
 from pipelines.preference_common import generate_candidates, load_instructions, preference_row, usable_indexes
 from pipelines.recipe import RecipeContext
-from pipelines.steps import JudgeUltraFeedback, ultrafeedback_schema
+from pipelines.steps import ultrafeedback_schema
+from pipelines.worked_examples import JudgeUltraFeedbackWithExamples, judge_prompt
 
 CARRIED = (c.COL_CANDIDATE_ORIGIN, c.COL_EVOLVED_FROM)  # lists parallel to `generations`, kept through the judge
 
@@ -65,10 +66,12 @@ def build(ctx: RecipeContext) -> Pipeline:
             candidates = LoadDataFromDicts(name="candidates", data=seeded)
         else:
             candidates = generate_candidates(ctx, load_instructions(ctx))
-        judge = JudgeUltraFeedback(
+        judge = JudgeUltraFeedbackWithExamples(
             name="ultrafeedback",
             llm=ctx.judge_llm(schema=_judge_schema(min(counts), max(counts)), responses=max(counts)),
             aspect="overall-rating",
+            # --judge-examples: the humans' corrections of an earlier judge, after its system prompt
+            worked_examples=judge_prompt(ctx.judge_examples.examples) if ctx.judge_examples is not None else None,
             input_batch_size=8,
             output_mappings={"model_name": "judge_model_name"},
         )

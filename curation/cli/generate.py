@@ -71,6 +71,13 @@ diversity (farthest-first over the records' vectors, else over MinHash signature
 instructions), into the prompts as worked examples: the question-writing step of prompt,
 self-instruct and evol-instruct, and the answering step. The manifest's `examples` names
 their record ids; they never become rows (a generated copy of one is dropped by clean-up).
+
+--judge-examples argilla:DATASET[:K] (ultrafeedback) puts K (default 4) records of a reviewed
+preference dataset where the humans chose another response than the judge into the judge's
+prompt, with the humans' ranking as ratings (first 5, last 1), chosen for diversity as above.
+The manifest's `judge_examples` names them; `curate report` leaves them out of its judge-human
+agreement figures.
+
 Examples:
 
 \b
@@ -80,13 +87,15 @@ Examples:
     curate generate ultrafeedback --seeds <evol-quality batch id>
     curate generate evol-instruct --seeds argilla:instructions --workspace team
     curate generate prompt --examples argilla:instructions:4 -n 20
+    curate generate ultrafeedback --seeds questions.txt --judge-examples argilla:prefs:4
 """
 
 
 @click.command(help=GENERATE_HELP)
 @generate_options
 @click.option("--workspace", "seeds_workspace", envvar="ARGILLA_WORKSPACE", show_envvar=True,
-              help="Argilla workspace of --seeds / --examples argilla:DATASET (default: the one holding it).")
+              help="Argilla workspace of --seeds / --examples / --judge-examples argilla:DATASET "
+                   "(default: the one holding it).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):

@@ -325,29 +325,31 @@ def _chain_section(tally: Tally) -> list[str]:
 
 
 def _examples_section(tally: Tally) -> list[str]:
-    """The accepted records shown to the model as worked examples (`--examples`), per batch that had them."""
+    """The reviewed records shown as worked examples, per batch that had them: accepted records in the
+    generating prompts (`--examples`), the judge's corrections in its prompt (`--judge-examples`)."""
     from curation.batch import find_batch
 
-    found = []
+    found: dict[str, list[str]] = {"examples": [], "judge_examples": []}
     for batch_id in sorted(b for b in tally.batches if b):
         batch = find_batch(batch_id)
-        entry = batch.manifest.get("examples") if batch is not None else None
-        if entry:
-            ids = ", ".join(md_code(rid, in_table=True) for rid in entry.get("record_ids") or [])
-            found.append(f"| {md_text(batch_id)} | {md_code(entry.get('dataset'), in_table=True)} | {ids} |")
-    if not found:
-        return []
-    return [
-        "## Worked examples",
-        "",
-        "Accepted records of an earlier review put into the generating prompts (`--examples`); "
-        "they are not rows of this dataset.",
-        "",
-        "| batch | examples from Argilla dataset | record ids |",
-        "|---|---|---|",
-        *found,
-        "",
-    ]
+        for key, lines in found.items():
+            entry = batch.manifest.get(key) if batch is not None else None
+            if entry:
+                ids = ", ".join(md_code(rid, in_table=True) for rid in entry.get("record_ids") or [])
+                lines.append(f"| {md_text(batch_id)} | {md_code(entry.get('dataset'), in_table=True)} | {ids} |")
+    out = []
+    for key, title, text in (
+        ("examples", "Worked examples", "Accepted records of an earlier review put into the generating prompts "
+                                        "(`--examples`); they are not rows of this dataset."),
+        ("judge_examples", "Judge's worked examples",
+         "Records of an earlier review where the humans chose another response than the judge, put into the "
+         "judge's prompt with the humans' ranking as ratings (`--judge-examples`); they are not rows of this "
+         "dataset, and `curate report` leaves them out of its judge-human agreement."),
+    ):
+        if found[key]:
+            out += [f"## {title}", "", text, "", "| batch | examples from Argilla dataset | record ids |",
+                    "|---|---|---|", *found[key], ""]
+    return out
 
 
 _AGREEMENT_TEXT = {
