@@ -14,7 +14,9 @@ Modes: "embedded" (SQLite, one uvicorn process, the private redis: the baseline)
 Each load also runs against the same mode with the no-op search engine (`curation-noop`): the
 same calls, where search finds nothing (each annotator then submits to the next record of its
 own share, listed from the database), so the difference is what our search index adds to
-argilla-server's own floor on this machine. The annotators above never pause, so they measure
+argilla-server's own floor on this machine. And each load runs once more with writes first
+turned off (`CURATION_READ_WAIT_MS=0`, see curation/server/writes_first.py: API reads wait for
+the writes in flight), the baseline its ratios are against. The annotators above never pause, so they measure
 capacity; a realistic team (`--paced`, default 50 annotators) pauses `--pause` seconds (default
 5) after each record, and its p95 of both calls is printed with its own no-op baseline. Run it
 with nothing else on the machine:
@@ -178,11 +180,20 @@ def measure(url: str, owner_key: str, label: str, annotators: int, per_annotator
 
 
 @contextlib.contextmanager
-def server(mode: str, folder: Path, port: int, engine: str):
-    """The server of `mode` with the search engine `engine`, started in `folder`; yields (url, owner key)."""
+def server(mode: str, folder: Path, port: int, engine: str, env: dict[str, str] | None = None):
+    """The server of `mode` with the search engine `engine` and the extra environment `env`,
+    started in `folder`; yields (url, owner key)."""
+    import os
+
     from curation.server import embedded
 
     with contextlib.ExitStack() as stack:
+        for name, value in (env or {}).items():  # the server's processes inherit this environment
+            if name in os.environ:
+                stack.callback(os.environ.__setitem__, name, os.environ[name])
+            else:
+                stack.callback(os.environ.pop, name, None)
+            os.environ[name] = value
         if mode == "embedded":
             info = embedded.start(folder / "server", port, search_engine=engine)
         else:
@@ -198,7 +209,11 @@ def server(mode: str, folder: Path, port: int, engine: str):
 
 
 MODES = {"embedded": "embedded (SQLite, 1 process)", "postgres": "PostgreSQL + redis, 2 workers"}
-ENGINES = ("curation-sqlite", "curation-noop")  # ours, then argilla-server's floor (search finds nothing)
+# (label, search engine, extra server environment): ours; ours with writes first off (the
+# baseline); argilla-server's floor (the no-op engine: search finds nothing).
+VARIANTS = (("ours", "curation-sqlite", {}),
+            ("baseline", "curation-sqlite", {"CURATION_READ_WAIT_MS": "0"}),
+            ("floor", "curation-noop", {}))
 
 
 def figures(r: dict) -> str:
@@ -206,6 +221,12 @@ def figures(r: dict) -> str:
             f"submit p50/p95 {r['submit'][0]:5.0f}/{r['submit'][1]:5.0f} ms  "
             f"errors {r['errors']}  lost {r['lost']}  unacknowledged {r['unacknowledged']}"
             + (f"  first error: {r['first_error']}" if r["errors"] else ""))
+
+
+def over_baseline(r: dict, base: dict) -> str:
+    """What writes first changes: p95 of both calls against the baseline's, and the rate."""
+    return "  ".join([f"{call} p95 {r[call][1] / base[call][1]:.2f}x" for call in ("search", "submit")]
+                     + [f"rate {r['rate'] / base['rate']:.2f}x"])
 
 
 def over_floor(r: dict, floor: dict) -> str:
@@ -235,25 +256,29 @@ def main(team_sizes: tuple[int, ...], per_annotator: int, paced_team: int, pause
     loads = [(k, 0.0) for k in team_sizes] + ([(paced_team, pause_s)] if paced_team else [])
     results: dict[tuple[str, str, int, float], dict] = {}
     for mode in modes:
-        for engine in ENGINES:
+        for variant, engine, env in VARIANTS:
             with tempfile.TemporaryDirectory(prefix=f"curation-bench-team-{mode}-") as tmp:
                 while not port_free(port):
                     port += 1
-                with server(mode, Path(tmp), port, engine) as (url, owner_key):
+                with server(mode, Path(tmp), port, engine, env) as (url, owner_key):
                     for k, pause in loads:
-                        results[mode, engine, k, pause] = measure(url, owner_key, mode, k, per_annotator, pause,
-                                                                  noop=engine == "curation-noop")
-                        click.echo(f"{mode} {engine} K={k} pause={pause:g}s: done", err=True)
+                        results[mode, variant, k, pause] = measure(url, owner_key, mode, k, per_annotator, pause,
+                                                                   noop=engine == "curation-noop")
+                        click.echo(f"{mode} {variant} K={k} pause={pause:g}s: "
+                                   f"{figures(results[mode, variant, k, pause])}", err=True)
 
     click.echo(f"{per_annotator} responses per annotator; search = the UI's pending-records search; "
+               "baseline = the same load with writes first off (CURATION_READ_WAIT_MS=0); "
                "floor = the same load with the no-op search engine (argilla-server alone)")
     for k, pause in loads:
-        base = results.get((modes[0], ENGINES[0], k, pause))
+        first = results.get((modes[0], "ours", k, pause))
         for mode in modes:
-            r, floor = results[mode, ENGINES[0], k, pause], results[mode, ENGINES[1], k, pause]
-            ratio = "" if mode == modes[0] else f"  ({r['rate'] / base['rate']:.2f}x the {modes[0]} rate)"
+            r, base, floor = (results[mode, variant, k, pause] for variant in ("ours", "baseline", "floor"))
+            ratio = "" if mode == modes[0] else f"  ({r['rate'] / first['rate']:.2f}x the {modes[0]} rate)"
             team_label = f"K={k:3d}" + (f" pausing {pause:g} s" if pause else "")
             click.echo(f"{team_label:18s} {MODES[mode]:32s} {figures(r)}{ratio}")
+            click.echo(f"{'':18s} {'  baseline (writes first off)':32s} {figures(base)}")
+            click.echo(f"{'':18s} {'  ours over the baseline':32s} {over_baseline(r, base)}")
             click.echo(f"{'':18s} {'  floor (no-op search engine)':32s} {figures(floor)}")
             click.echo(f"{'':18s} {'  ours over the floor':32s} {over_floor(r, floor)}")
 

@@ -131,6 +131,21 @@ def searches_at_once() -> int:
     return _count("CURATION_SEARCHES_AT_ONCE", 8)
 
 
+def read_wait_s() -> float:
+    """The longest an API read waits for the writes in flight in a server process, in seconds
+    (CURATION_READ_WAIT_MS; 0: reads never wait). See curation.server.writes_first."""
+    value = _get("CURATION_READ_WAIT_MS") or "5000"
+    try:
+        wait_ms = int(value)
+    except ValueError:
+        wait_ms = -1
+    if wait_ms < 0:
+        from curation.errors import BadInput
+
+        raise BadInput(f"CURATION_READ_WAIT_MS must be a whole number of milliseconds, 0 or more, not {value!r}")
+    return wait_ms / 1000
+
+
 def argilla_home_path() -> str:
     return _get("ARGILLA_HOME_PATH") or os.path.join("~", ".argilla")
 

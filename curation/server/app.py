@@ -8,7 +8,8 @@ themselves (home path, database, redis) come from the ARGILLA_* variables that
 - `serve [--workers N]`: argilla-server's API and web UI under uvicorn (N worker processes,
   which uvicorn's supervisor replaces when one dies). A database or redis that cannot be
   reached answers 503 with a one-line reason, at once (see `add_unavailable_handlers`). A
-  search beyond the bounds on searches at once answers 429 (see `add_search_admission`).
+  search beyond the bounds on searches at once answers 429 (see `add_search_admission`). An
+  API read waits, a moment at most, for the writes in flight (`curation.server.writes_first`).
 - `worker`: argilla-server's rq worker for its background jobs (record status updates, ...).
 - `setup`: migrates the SQLite database and makes sure the owner exists with the credentials
   read as JSON from stdin (never from argv, which other users can see), then reindexes the
@@ -26,6 +27,7 @@ import asyncio
 import json
 import sys
 
+from curation.server import writes_first
 from curation.server.query_bounds import add_offset_bounds
 
 
@@ -50,6 +52,7 @@ def __getattr__(name: str):
         add_unavailable_handlers(app)
         add_search_admission(app)
         add_offset_bounds(app)  # an offset beyond 64 bits or below 0: 422, not a 500 from SQL
+        writes_first.install(app)  # an API read waits (a moment at most) for the writes in flight
         from curation.upstream.argilla_server import apply_fixes
 
         apply_fixes(app)  # argilla-server 2.8.0's bugs, each fixed where its upstream file is named
@@ -72,13 +75,15 @@ def speed_up_writes() -> None:
     """The write path's settings and fixes, in this process before its first connection
     (idempotent): argilla-server's SQLite database in WAL mode (`database.use_wal`), a record's
     status decided under a row lock (`record_status_lock`), webhook events built only when a
-    webhook listens (`unheard_webhook_events`). README: Production mode, submit latency."""
-    from curation.server import database, record_status_lock, unheard_webhook_events
+    webhook listens (`unheard_webhook_events`), question settings parsed with one adapter
+    (`lean_requests`). README: Production mode, submit latency."""
+    from curation.server import database, lean_requests, record_status_lock, unheard_webhook_events
     from curation.upstream.argilla_server import async_engine, sync_engine
 
     database.use_wal([sync_engine, async_engine.sync_engine])
     record_status_lock.install()
     unheard_webhook_events.install()
+    lean_requests.install()
 
 
 def add_unavailable_handlers(app) -> None:
