@@ -158,36 +158,24 @@ def read_admitted(value, *, option: str = "--examples", use: str = "take example
     Unknown dataset or workspace, K not a whole number >= 1, a dataset not made by `curate push` (or
     not of `kind`), or no admitted record: a one-line BadInput naming `option` (exit 2).
     """
-    from curation.export.run import adjudications, admitted_records
-    from curation.export.select import Counts, check_policy, default_min_submitted
-    from curation.reviewed_seeds import reviewed_format
+    from curation.reviewed_seeds import read_reviewed
 
     name, k = parse_examples(value, option)
-    check_policy(agreement, min_submitted)
-    if client is None:
-        from curation.argilla.client import connect
 
-        client = connect()
-    from curation.argilla.datasets import require_dataset
+    def check(found_kind: str) -> None:
+        if kind is not None and found_kind != kind:
+            raise BadInput(f"dataset {name!r} holds {found_kind} records; {option} needs a {kind} dataset",
+                           hint=f"{use} a {kind} dataset `curate push` made")
 
-    dataset = require_dataset(client, name, workspace)
-    settings = dataset.settings
-    fmt, found_kind = reviewed_format(name, settings, use=use)
-    if kind is not None and found_kind != kind:
-        raise BadInput(f"dataset {name!r} holds {found_kind} records; {option} needs a {kind} dataset",
-                       hint=f"{use} a {kind} dataset `curate push` made")
-    if min_submitted is None:
-        min_submitted = default_min_submitted(settings)
-
-    counts, found = Counts(), []
-    for record, row in admitted_records(client, dataset.id, fmt, agreement, min_submitted, counts,
-                                        adjudications(client, dataset), usernames=lambda user_id: user_id):
-        found.append((str(row[c.EXPORT_RECORD_ID]), record, row))
+    reviewed = read_reviewed(name, workspace=workspace, agreement=agreement, min_submitted=min_submitted,
+                             client=client, use=use, check=check)
+    found = [(str(row[c.EXPORT_RECORD_ID]), record, row) for record, row in reviewed.admitted]
     if not found:
-        raise BadInput(f"no record of {name!r} passes the policy ({counts.seen} seen); no example to show",
+        raise BadInput(f"no record of {name!r} passes the policy ({reviewed.counts.seen} seen); no example to show",
                        hint="review more records in Argilla, or relax --agreement / --min-submitted")
     found.sort(key=lambda item: item[0])  # the fixed start: the first record by id
-    return Admitted(name, k, client, dataset, found_kind, agreement, min_submitted, counts, found)
+    return Admitted(name, k, reviewed.client, reviewed.dataset, reviewed.kind, agreement, reviewed.min_submitted,
+                    reviewed.counts, found)
 
 
 def load_examples(value, *, workspace: str | None = None, agreement: str = "majority",

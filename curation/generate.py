@@ -50,7 +50,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
                            candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
                            min_submitted=options.min_submitted)
-    examples = _examples(options, spec.info)
+    examples = _examples(options, spec.info, seed_rows)
     judge_examples = _judge_examples(options, spec.info)
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
     backends = [parse_backend(b, **backend_options) for b in options.backends]
@@ -128,16 +128,23 @@ def _check_policy_options(options: GenerationOptions) -> None:
                        hint="use them with --seeds, --examples or --judge-examples argilla:DATASET")
 
 
-def _examples(options: GenerationOptions, info):
+def _examples(options: GenerationOptions, info, seed_rows):
     """The worked examples of `--examples` (curation.examples), read before any model loads; None without."""
     if options.examples is None:
         return None
     from curation.examples import load_examples, parse_examples
+    from curation.seeds import has_candidates
 
     parse_examples(options.examples)  # a malformed value fails before the recipe's check
     if not info.examples:
         raise BadInput(f"recipe {info.name!r} takes no --examples",
                        hint="examples steer prompt, self-instruct, evol-instruct, responses and ultrafeedback")
+    if info.candidates and any(has_candidates(row) for row in seed_rows):
+        # The seeds' candidates are rated as they are: no response is written, no prompt to steer.
+        raise BadInput(f"recipe {info.name!r} writes no response from seeds that carry candidates "
+                       "(instruction + generations), so --examples would reach no prompt",
+                       hint="pass --examples to the run that wrote the candidates (responses), or "
+                            "--judge-examples to steer the judge")
     return load_examples(options.examples, workspace=options.seeds_workspace, agreement=options.agreement,
                          min_submitted=options.min_submitted)
 

@@ -41,19 +41,34 @@ class ReviewedSeeds:
     parent: dict
 
 
-def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candidates: bool,
-                        workspace: str | None = None, agreement: str = "majority",
-                        min_submitted: int | None = None, client=None) -> ReviewedSeeds:
-    """The admitted records of dataset `argilla:NAME` as seed rows for `recipe`.
+@dataclass(frozen=True)
+class Reviewed:
+    """What the export policy admits of a reviewed dataset, read one way for `--seeds`, `--examples`
+    and `--judge-examples`: (record, export row) of every admitted record, over the
+    dataset and its overlap part (`curate push --overlap-policy adaptive`), each record against
+    its own part's `min_submitted` and adjudications, as `curate export` reads them."""
 
-    Unknown dataset or workspace, a dataset the recipe cannot take, or no admitted record:
-    a one-line BadInput (exit 2), raised before anything is generated or written.
+    name: str
+    client: object
+    dataset: object
+    fmt: object
+    kind: str
+    agreement: str
+    min_submitted: int  # the policy's (the dataset's own unless --min-submitted gave one)
+    counts: object
+    admitted: list  # [(record, row)] in the dataset's order, then its overlap part's
+
+
+def read_reviewed(name: str, *, workspace: str | None = None, agreement: str = "majority",
+                  min_submitted: int | None = None, client=None, use: str = "seed from", check=None) -> Reviewed:
+    """The admitted records of dataset `name`, with the humans' corrections applied.
+
+    Unknown dataset or workspace, or a dataset not made by `curate push`: a one-line BadInput (exit
+    2). `check(kind)`, when given, may refuse the dataset's kind before any record is read.
     """
-    from curation.export.select import check_policy, default_min_submitted
+    from curation.export.run import admitted_in_parts, export_parts
+    from curation.export.select import Counts, check_policy, default_min_submitted
 
-    name = str(value)[len(PREFIX):]
-    if not name.strip():
-        raise BadInput("--seeds argilla: needs a dataset name", hint="--seeds argilla:DATASET")
     check_policy(agreement, min_submitted)
     if client is None:
         from curation.argilla.client import connect
@@ -62,13 +77,33 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
     from curation.argilla.datasets import require_dataset
 
     dataset = require_dataset(client, name, workspace)
-    settings = dataset.settings
-    fmt, kind = reviewed_format(name, settings)
-    _check_recipe_takes(kind, name, recipe, columns, candidates)
-    if min_submitted is None:
-        min_submitted = default_min_submitted(settings)
+    fmt, kind = reviewed_format(name, dataset.settings, use=use)
+    if check is not None:
+        check(kind)
+    counts = Counts()
+    admitted = list(admitted_in_parts(client, export_parts(client, dataset, min_submitted), fmt, agreement, counts,
+                                      usernames=lambda user_id: user_id))  # rows here name no annotator
+    return Reviewed(name, client, dataset, fmt, kind, agreement,
+                    min_submitted or default_min_submitted(dataset.settings), counts, admitted)
 
-    rows, batches, counts = _admitted_rows(client, dataset, fmt, kind, agreement, min_submitted)
+
+def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candidates: bool,
+                        workspace: str | None = None, agreement: str = "majority",
+                        min_submitted: int | None = None, client=None) -> ReviewedSeeds:
+    """The admitted records of dataset `argilla:NAME` as seed rows for `recipe`.
+
+    Unknown dataset or workspace, a dataset the recipe cannot take, or no admitted record:
+    a one-line BadInput (exit 2), raised before anything is generated or written.
+    """
+    name = str(value)[len(PREFIX):]
+    if not name.strip():
+        raise BadInput("--seeds argilla: needs a dataset name", hint="--seeds argilla:DATASET")
+    reviewed = read_reviewed(name, workspace=workspace, agreement=agreement, min_submitted=min_submitted,
+                             client=client,
+                             check=lambda kind: _check_recipe_takes(kind, name, recipe, columns, candidates))
+    rows = [seed_row(reviewed.kind, row) for _, row in reviewed.admitted]
+    batches = sorted({row[c.META_BATCH_ID] for _, row in reviewed.admitted if row[c.META_BATCH_ID]})
+    counts = reviewed.counts
     if not rows:
         dropped = ", ".join(f"{k}={v}" for k, v in counts.dropped().items() if v)
         raise BadInput(
@@ -80,8 +115,9 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
 
     check_rows(rows, f"dataset {name}")
     return ReviewedSeeds(rows, dataset_entry(
-        name, workspace=_workspace_name(dataset), server=public_url(client.api_url), kind=kind,
-        rows=rows, batches=batches, agreement=agreement, min_submitted=min_submitted, counts=counts,
+        name, workspace=_workspace_name(reviewed.dataset), server=public_url(reviewed.client.api_url),
+        kind=reviewed.kind, rows=rows, batches=batches, agreement=agreement, min_submitted=reviewed.min_submitted,
+        counts=counts,
     ))
 
 
@@ -118,24 +154,6 @@ def _check_recipe_takes(kind: str, name: str, recipe: str, columns: tuple[str, .
         hint="an sft dataset seeds evol-instruct, responses or evol-quality; "
              "a preference dataset seeds evol-instruct, responses, evol-quality or ultrafeedback",
     )
-
-
-def _admitted_rows(client, dataset, fmt, kind: str, agreement: str, min_submitted: int):
-    """Seed rows of the records the export policy admits (export's own selection, adjudicated
-    answers first), the batches behind them (their records' `batch_id`), and the export's counts."""
-    from curation.export.run import adjudications, admitted_records
-    from curation.export.select import Counts
-
-    def usernames(user_id: str) -> str:
-        return user_id  # a seed row does not name its annotators: no need to list the users
-
-    counts, rows, batches = Counts(), [], set()
-    settled = adjudications(client, dataset)
-    for _, row in admitted_records(client, dataset.id, fmt, agreement, min_submitted, counts, settled, usernames):
-        rows.append(seed_row(kind, row))
-        if row[c.META_BATCH_ID]:
-            batches.add(row[c.META_BATCH_ID])
-    return rows, sorted(batches), counts
 
 
 def seed_row(kind: str, row: dict) -> dict:

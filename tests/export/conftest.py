@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from curation.review.config import default_config_path, load_config
 
@@ -137,3 +139,23 @@ def reviewed(argilla_client, tmp_path_factory) -> Reviewed:
     empty = rg.Dataset(f"empty-{tag}", workspace=ws, settings=_settings(client, "sft", tmp), client=client).create()
     empty.records.log([{"instruction": "I", "generated_response": "G"}, {"instruction": "J", "generated_response": "H"}])
     return Reviewed(ws.name, sft.name, dpo.name, empty.name, a1.username, a2.username, owner.username)
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch):
+    """A CURATION_HOME with no batch in it, for the commands that must write none."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CURATION_HOME", str(home))
+    return home
+
+
+def refused(home: Path, *args: str) -> str:
+    """The one `Error:` line of `curate ARGS`, which must exit 2 with no traceback and write no batch in `home`."""
+    from curation.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    assert not (home / "batches").exists() or not any((home / "batches").iterdir())
+    return errors[0]

@@ -21,29 +21,13 @@ from curation.batch import load_batch
 from curation.cli import main
 from curation.errors import BadInput
 from curation.examples import farthest_first, load_examples, parse_examples
-from tests.export.conftest import _sft, _settings
+from tests.export.conftest import _settings, _sft, refused
 
 NO_MODEL = "llamacpp:/nonexistent/model.gguf"  # reading it would fail: examples must fail first
 
 
 def cli(*args: str):
     return CliRunner().invoke(main, list(args))
-
-
-def _bad(home, *args) -> str:
-    result = cli(*args)
-    assert result.exit_code == 2, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Traceback" not in result.output, result.output
-    assert not (home / "batches").exists() or not any((home / "batches").iterdir())
-    return errors[0]
-
-
-@pytest.fixture
-def empty_home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("CURATION_HOME", str(home))
-    return home
 
 
 # --- farthest-first, on points whose answer is known --------------------------------------------
@@ -136,26 +120,32 @@ def test_vectors_choose_when_the_dataset_has_them(with_vectors, reviewed, argill
 
 def test_bad_examples(reviewed, review_workspace, empty_home):
     gen = ("generate", "prompt", "--backend", NO_MODEL)
-    line = _bad(empty_home, *gen, "--examples", "argilla:no-such-dataset", "--workspace", reviewed.workspace)
+    line = refused(empty_home, *gen, "--examples", "argilla:no-such-dataset", "--workspace", reviewed.workspace)
     assert "no Argilla dataset 'no-such-dataset'" in line
-    line = _bad(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}", "--workspace", review_workspace)
+    line = refused(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}", "--workspace", review_workspace)
     assert f"no Argilla dataset {reviewed.sft!r} in workspace {review_workspace!r}" in line
     for k in ("0", "-2", "four"):
-        line = _bad(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}:{k}", "--workspace", reviewed.workspace)
+        line = refused(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}:{k}", "--workspace", reviewed.workspace)
         assert "K must be" in line
-    line = _bad(empty_home, *gen, "--examples", f"argilla:{reviewed.empty}", "--workspace", reviewed.workspace)
+    line = refused(empty_home, *gen, "--examples", f"argilla:{reviewed.empty}", "--workspace", reviewed.workspace)
     assert f"no record of {reviewed.empty!r} passes the policy" in line
     # The export policy options choose the examples too (no --seeds argilla: needed): 9 submissions admit none.
-    line = _bad(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace,
+    line = refused(empty_home, *gen, "--examples", f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace,
                 "--agreement", "any", "--min-submitted", "9")
     assert f"no record of {reviewed.sft!r} passes the policy" in line
-    line = _bad(empty_home, *gen, "--agreement", "any")  # ...and without an argilla: source they mean nothing
+    line = refused(empty_home, *gen, "--agreement", "any")  # ...and without an argilla: source they mean nothing
     assert "--agreement and --min-submitted choose the records of an Argilla dataset" in line
-    line = _bad(empty_home, "generate", "magpie", "--backend", NO_MODEL, "--examples", f"argilla:{reviewed.sft}",
+    line = refused(empty_home, "generate", "magpie", "--backend", NO_MODEL, "--examples", f"argilla:{reviewed.sft}",
                 "--workspace", reviewed.workspace)
     assert "takes no --examples" in line
+    # ultrafeedback rates seeds that carry candidates as they are: no prompt for the examples to reach.
+    seeds = empty_home.parent / "candidates.jsonl"
+    seeds.write_text(json.dumps({"instruction": "I", "generations": ["A", "B"]}) + "\n")
+    line = refused(empty_home, "generate", "ultrafeedback", "--backend", NO_MODEL, "--seeds", str(seeds),
+                "--examples", f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace)
+    assert "writes no response from seeds that carry candidates" in line
     # `curate run` the same, before generating and before creating its target dataset.
-    line = _bad(empty_home, "run", "prompt", "--examples", f"argilla:{reviewed.empty}", "--workspace",
+    line = refused(empty_home, "run", "prompt", "--examples", f"argilla:{reviewed.empty}", "--workspace",
                 reviewed.workspace, "--dataset", "never-created", "--backend", NO_MODEL)
     assert "passes the policy" in line
 

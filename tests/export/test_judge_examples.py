@@ -37,7 +37,7 @@ from curation.judge_examples import (
     OPTION, humans_pair, judge_disagrees, load_judge_examples, ranking_ratings, worked_example,
 )
 from pipelines.worked_examples import judge_prompt
-from tests.export.test_reviewed_seeds import _bad, empty_home  # noqa: F401 (a fixture)
+from tests.export.conftest import refused
 
 NO_MODEL = "llamacpp:/nonexistent/model.gguf"  # reading it would fail: the examples must fail first
 TAG = uuid.uuid4().hex[:6]
@@ -165,23 +165,23 @@ def test_the_disagreeing_records_become_the_examples(judged, review_workspace, a
 
 def test_bad_judge_examples(judged, reviewed, review_workspace, empty_home):
     gen = ("generate", "ultrafeedback", "--backend", NO_MODEL, "--seeds", str(_seed_file(empty_home.parent)))
-    line = _bad(empty_home, *gen, OPTION, "argilla:no-such-dataset", "--workspace", review_workspace)
+    line = refused(empty_home, *gen, OPTION, "argilla:no-such-dataset", "--workspace", review_workspace)
     assert "no Argilla dataset 'no-such-dataset'" in line
-    line = _bad(empty_home, *gen, OPTION, f"argilla:{judged['name']}", "--workspace", reviewed.workspace)
+    line = refused(empty_home, *gen, OPTION, f"argilla:{judged['name']}", "--workspace", reviewed.workspace)
     assert f"no Argilla dataset {judged['name']!r} in workspace {reviewed.workspace!r}" in line
     for k in ("0", "-1", "two"):
-        line = _bad(empty_home, *gen, OPTION, f"argilla:{judged['name']}:{k}", "--workspace", review_workspace)
+        line = refused(empty_home, *gen, OPTION, f"argilla:{judged['name']}:{k}", "--workspace", review_workspace)
         assert "--judge-examples: K must be" in line
-    line = _bad(empty_home, *gen, OPTION, f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace)
+    line = refused(empty_home, *gen, OPTION, f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace)
     assert f"dataset {reviewed.sft!r} holds sft records; --judge-examples needs a preference dataset" in line
     # conftest's dpo dataset admits p1, which no judge rated (no suggestion): nothing to correct.
-    line = _bad(empty_home, *gen, OPTION, f"argilla:{reviewed.dpo}", "--workspace", reviewed.workspace)
+    line = refused(empty_home, *gen, OPTION, f"argilla:{reviewed.dpo}", "--workspace", reviewed.workspace)
     assert f"no admitted record of {reviewed.dpo!r} disagrees with the judge" in line
-    line = _bad(empty_home, "generate", "responses", "--backend", NO_MODEL, "--seeds", str(_seed_file(empty_home.parent)),
+    line = refused(empty_home, "generate", "responses", "--backend", NO_MODEL, "--seeds", str(_seed_file(empty_home.parent)),
                 OPTION, f"argilla:{judged['name']}", "--workspace", review_workspace)
     assert "recipe 'responses' has no UltraFeedback judge to correct" in line
     # `curate run` the same, before generating and before creating its target dataset.
-    line = _bad(empty_home, "run", "ultrafeedback", "--seeds", str(_seed_file(empty_home.parent)), OPTION,
+    line = refused(empty_home, "run", "ultrafeedback", "--seeds", str(_seed_file(empty_home.parent)), OPTION,
                 f"argilla:{reviewed.sft}", "--workspace", reviewed.workspace, "--dataset", "never-created",
                 "--backend", NO_MODEL)
     assert "needs a preference dataset" in line

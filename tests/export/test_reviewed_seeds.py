@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +22,7 @@ from curation.batch import Batch, chain, lineage, load_batch
 from curation.cli import main
 from curation.seeds import load_seeds
 from pipelines import RECIPES
+from tests.export.conftest import refused
 
 NO_MODEL = "llamacpp:/nonexistent/model.gguf"  # reading it would fail: seeds must fail first
 
@@ -103,57 +103,41 @@ def test_preference_seeds_are_chosen_then_rejected(reviewed):
 
 # --- (d) bad input: one line, exit 2, nothing written, no model loaded -------------------------
 
-def _bad(home: Path, *args: str):
-    result = cli(*args)
-    assert result.exit_code == 2, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Traceback" not in result.output, result.output
-    assert not (home / "batches").exists() or not any((home / "batches").iterdir())
-    return errors[0]
-
-
-@pytest.fixture
-def empty_home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    monkeypatch.setenv("CURATION_HOME", str(home))
-    return home
-
-
 def test_unknown_dataset_and_wrong_workspace(reviewed, review_workspace, empty_home):
     gen = ("generate", "evol-instruct", "--backend", NO_MODEL)
-    line = _bad(empty_home, *gen, "--seeds", "argilla:no-such-dataset", "--workspace", reviewed.workspace)
+    line = refused(empty_home, *gen, "--seeds", "argilla:no-such-dataset", "--workspace", reviewed.workspace)
     assert "no Argilla dataset 'no-such-dataset'" in line
-    line = _bad(empty_home, *gen, "--seeds", f"argilla:{reviewed.sft}", "--workspace", review_workspace)
+    line = refused(empty_home, *gen, "--seeds", f"argilla:{reviewed.sft}", "--workspace", review_workspace)
     assert f"no Argilla dataset {reviewed.sft!r} in workspace {review_workspace!r}" in line
-    line = _bad(empty_home, *gen, "--seeds", f"argilla:{reviewed.sft}", "--workspace", "no-such-ws")
+    line = refused(empty_home, *gen, "--seeds", f"argilla:{reviewed.sft}", "--workspace", "no-such-ws")
     assert "no workspace 'no-such-ws'" in line
-    line = _bad(empty_home, *gen, "--seeds", "argilla:")
+    line = refused(empty_home, *gen, "--seeds", "argilla:")
     assert "needs a dataset name" in line
 
 
 def test_a_dataset_the_recipe_cannot_take(reviewed, empty_home):
     ws = ("--workspace", reviewed.workspace, "--backend", NO_MODEL)
-    line = _bad(empty_home, "generate", "ultrafeedback", "--seeds", f"argilla:{reviewed.sft}", *ws)
+    line = refused(empty_home, "generate", "ultrafeedback", "--seeds", f"argilla:{reviewed.sft}", *ws)
     assert "holds sft records" in line and "recipe 'ultrafeedback' needs a preference dataset" in line
-    line = _bad(empty_home, "generate", "self-instruct", "--seeds", f"argilla:{reviewed.dpo}", *ws)
+    line = refused(empty_home, "generate", "self-instruct", "--seeds", f"argilla:{reviewed.dpo}", *ws)
     assert "holds preference records" in line and "recipe 'self-instruct' needs input" in line
-    line = _bad(empty_home, "generate", "magpie", "--seeds", f"argilla:{reviewed.sft}", *ws)
+    line = refused(empty_home, "generate", "magpie", "--seeds", f"argilla:{reviewed.sft}", *ws)
     assert "takes no seeds" in line
 
 
 def test_run_reads_the_seeds_from_its_workspace_before_any_model(reviewed, empty_home):
     # The seeds are found (in --workspace, which `run` also pushes to): the next failure is the model's.
-    line = _bad(empty_home, "run", "evol-instruct", "--seeds", f"argilla:{reviewed.sft}",
+    line = refused(empty_home, "run", "evol-instruct", "--seeds", f"argilla:{reviewed.sft}",
                 "--workspace", reviewed.workspace, "--dataset", "never-created", "--backend", NO_MODEL)
     assert "model file not found" in line
 
 
 def test_nothing_admitted_writes_nothing(reviewed, empty_home):
-    line = _bad(empty_home, "generate", "evol-instruct", "--seeds", f"argilla:{reviewed.empty}",
+    line = refused(empty_home, "generate", "evol-instruct", "--seeds", f"argilla:{reviewed.empty}",
                 "--workspace", reviewed.workspace, "--backend", NO_MODEL)
     assert f"no record of {reviewed.empty!r} passes the policy (2 seen; dropped: too_few_submitted=2)" in line
     # `curate run` refuses the same way, before generating and before creating its target dataset.
-    line = _bad(empty_home, "run", "evol-instruct", "--seeds", f"argilla:{reviewed.empty}",
+    line = refused(empty_home, "run", "evol-instruct", "--seeds", f"argilla:{reviewed.empty}",
                 "--workspace", reviewed.workspace, "--dataset", "never-created", "--backend", NO_MODEL)
     assert "passes the policy" in line
 
@@ -161,7 +145,7 @@ def test_nothing_admitted_writes_nothing(reviewed, empty_home):
 def test_policy_options_need_argilla_seeds(empty_home, tmp_path):
     seeds = tmp_path / "q.txt"
     seeds.write_text("What is rain?\n")
-    line = _bad(empty_home, "generate", "responses", "--seeds", str(seeds), "--min-submitted", "2")
+    line = refused(empty_home, "generate", "responses", "--seeds", str(seeds), "--min-submitted", "2")
     assert "--seeds or --examples argilla:" in line or "Argilla dataset" in line
 
 

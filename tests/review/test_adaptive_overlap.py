@@ -129,6 +129,16 @@ def test_top_band_goes_to_the_sibling_and_the_pair_reads_as_one(argilla_client, 
     assert figures["records"]["total"] == 5 and figures["records"]["submitted"] == 5
     assert figures["rounds"][0]["admitted"] == 4 and figures["rounds"][0]["reviewed"] == 5
 
+    # The next round reads the pair as export does: --seeds and --examples take the sibling's row 0 too.
+    from curation.examples import read_admitted
+    from tests.export.test_reviewed_seeds import seeds_for
+
+    seeds = seeds_for("ultrafeedback", f"argilla:{name}", workspace=review_workspace)
+    assert sorted(row["source_record_id"] for row in seeds) == sorted(ids[i] for i in (0, 2, 3, 4))
+    assert seeds.dataset["admitted"] == 4
+    examples = read_admitted(f"argilla:{name}:4", workspace=review_workspace, client=argilla_client)
+    assert [record_id for record_id, _, _ in examples.records] == sorted(ids[i] for i in (0, 2, 3, 4))
+
 
 def _refused(result, needle: str) -> None:
     assert result.exit_code == 2, result.stdout + result.stderr
