@@ -14,7 +14,11 @@ from curation.options import GenerationOptions
 from pipelines import RecipeInfo
 
 
-JUDGE_TOKENS_PER_RESPONSE = 96
+# The judge's answer budget per rated response: a rationale of its longest (160 characters, see
+# pipelines/ultrafeedback.py `_judge_schema`) at one token a character, which a degenerate
+# rationale ("1.1.1.1...") is, plus its rating and the JSON around them. At 96 such an answer was
+# cut off and its row lost every rating; a normal answer ends long before the budget.
+JUDGE_TOKENS_PER_RESPONSE = 176
 
 
 @dataclass

@@ -47,8 +47,9 @@ def _judge_schema(low: int, high: int) -> dict:
     """UltraFeedback's answer schema for rows of `low` to `high` candidates.
 
     Rationales share RATIONALE_CHARS, so the whole answer fits the judge's token budget
-    (JUDGE_TOKENS_PER_RESPONSE each): a cut-off answer loses every rating of its row, and
-    under a grammar a 135M judge writes rationales to their longest.
+    (JUDGE_TOKENS_PER_RESPONSE each, sized for a rationale of one token a character): a cut-off
+    answer loses every rating of its row, and under a grammar a 135M judge writes rationales to
+    their longest.
     """
     schema = ultrafeedback_schema(high)
     for key in ("ratings", "rationales"):
