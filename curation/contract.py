@@ -62,6 +62,8 @@ COL_EVOLVED_FROM = "evolved_from"  # preference: the original each evolved candi
 COL_RAW_OUTPUT = "raw_output"  # what the model returned before cleaning, as JSON (for audit)
 COL_PARENT_ROW = "parent_row"  # dropped.parquet: the dropped row's index in the parent batch
 COL_SOURCE_RECORD_ID = "source_record_id"  # seeds from a reviewed dataset (`--seeds argilla:`): the record
+# (in a seed row and in each row made from it); `curate watch` derives the new record's id from it
+COL_SEED_INSTRUCTION = "seed_instruction"  # evol-instruct: the instruction a row's evolved one rewrote
 
 # Export columns that carry no metadata name (an export row also keeps batch_id, recipe, model).
 EXPORT_RECORD_ID = "record_id"

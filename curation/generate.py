@@ -15,20 +15,24 @@ from curation.batch import Batch, ensure_no_batch, new_batch_id, package_version
 from curation.errors import BackendUnavailable, BadInput, GenerationFailed
 from curation.logs import LOG_FILE, finish_progress, pipeline_display
 from curation.options import GenerationOptions
-from curation.seeds import load_seeds
+from curation.seeds import SeedRows, load_seeds, name_sources
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def generate_batch(options: GenerationOptions, *, out: Path | None = None, display: str = "progress") -> Batch:
+def generate_batch(options: GenerationOptions, *, out: Path | None = None, display: str = "progress",
+                   seeds: SeedRows | None = None) -> Batch:
     """Generate `options.num_rows` rows with `options.recipe` and write a complete batch folder.
 
     A re-run with the same recipe, seeds and options resumes from distilabel's cache
     (after an interruption) instead of starting over; `options.fresh` regenerates.
     `display` is "progress", "log" (distilabel's log on the console) or "quiet"; the
-    full log always goes to the batch folder's generation.log.
+    full log always goes to the batch folder's generation.log. `seeds` (`curate watch`) are rows
+    already read, in place of `options.seeds`.
+
+    Rows made from a reviewed dataset's records name them (`source_record_id`).
     """
     # distilabel's pydantic models warn about their own field names on import: noise for users.
     warnings.filterwarnings("ignore", category=UserWarning, module="pydantic")
@@ -47,9 +51,10 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         ensure_no_batch(out)  # checked before generating, not only when writing
     info = spec.info
     _check_policy_options(options)
-    seed_rows = load_seeds(options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
-                           candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
-                           min_submitted=options.min_submitted)
+    seed_rows = seeds if seeds is not None else load_seeds(
+        options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
+        candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
+        min_submitted=options.min_submitted)
     examples = _examples(options, spec.info, seed_rows)
     judge_examples = _judge_examples(options, spec.info)
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
@@ -74,7 +79,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
             from curation.ray_cluster import step_nodes
 
             cluster["steps"] = step_nodes(pipeline.name, set(pipeline.dag))
-    rows = spec.to_rows(output, ctx)
+    rows = name_sources(spec.to_rows(output, ctx), seed_rows)
     if not rows:
         raise GenerationFailed(
             f"recipe {options.recipe!r} produced no usable rows ({len(output)} generated, all dropped by clean-up)",

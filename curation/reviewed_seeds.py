@@ -100,7 +100,7 @@ def load_reviewed_seeds(value, *, recipe: str, columns: tuple[str, ...], candida
         raise BadInput("--seeds argilla: needs a dataset name", hint="--seeds argilla:DATASET")
     reviewed = read_reviewed(name, workspace=workspace, agreement=agreement, min_submitted=min_submitted,
                              client=client,
-                             check=lambda kind: _check_recipe_takes(kind, name, recipe, columns, candidates))
+                             check=lambda kind: check_recipe_takes(kind, name, recipe, columns, candidates))
     rows = [seed_row(reviewed.kind, row) for _, row in reviewed.admitted]
     batches = sorted({row[c.META_BATCH_ID] for _, row in reviewed.admitted if row[c.META_BATCH_ID]})
     counts = reviewed.counts
@@ -136,7 +136,7 @@ def reviewed_format(name: str, settings, use: str = "seed from") -> tuple:
                    hint=f"{use} a dataset `curate push` made")
 
 
-def _check_recipe_takes(kind: str, name: str, recipe: str, columns: tuple[str, ...], candidates: bool) -> None:
+def check_recipe_takes(kind: str, name: str, recipe: str, columns: tuple[str, ...], candidates: bool) -> None:
     """Refuse a dataset whose rows the recipe cannot use, before reading its records."""
     given = _COLUMNS[kind]
     if not columns:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from curation.batch import Batch, file_sha256, load_batch, parent_entry
-from curation.contract import COL_GENERATIONS, COL_INSTRUCTION
+from curation.contract import COL_GENERATIONS, COL_INSTRUCTION, COL_SEED_INSTRUCTION, COL_SOURCE_RECORD_ID
 from curation.errors import BatchNotFound, SeedFileError
 from curation.seed_values import check_rows
 
@@ -98,6 +98,26 @@ def read_seed_rows(path: Path, *, text_column: str | None = None) -> list[dict]:
         raise SeedFileError(f"{path}: every row must be an object with named columns")
     check_rows(rows, str(path), lines, json_text)
     return rows
+
+
+def name_sources(rows: list[dict], seeds: list[dict]) -> list[dict]:
+    """`rows` with the `source_record_id` of the seed each was made from, where the seeds came from
+    a reviewed dataset's records: the seed whose instruction the row answers (its `instruction`, or
+    its `seed_instruction` when the recipe rewrote it), each seed once, in order. Rows of other
+    seeds are returned as they are."""
+    from collections import defaultdict, deque
+
+    sources: dict[str, deque] = defaultdict(deque)
+    for seed in seeds:
+        if seed.get(COL_SOURCE_RECORD_ID):
+            sources[seed.get(COL_INSTRUCTION)].append(seed[COL_SOURCE_RECORD_ID])
+    if not sources:
+        return rows
+    named = []
+    for row in rows:
+        queue = sources.get(row.get(COL_SEED_INSTRUCTION) or row.get(COL_INSTRUCTION))
+        named.append({**row, COL_SOURCE_RECORD_ID: queue.popleft() if queue else None})
+    return named
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -28,12 +28,17 @@ _LINEAGE = "a lineage step's key (curation.batch.lineage), not a record's metada
 _REPORT = "a key of the report's own figures (figures.json), not a record's metadata"
 _EMBED = "a key of the embedder's details (the manifest's `embed`), not a column"
 _DISTILABEL = "a distilabel task's own input/output name (a mapping key), fixed by distilabel"
+_WATCHER = "a key of the watcher's own file (watcher.json) and its status, not a record's metadata or a column"
 _JUDGE_JSON = "a key of the judge's JSON answer schema (UltraFeedback's), not a batch column"
 
 # (module path, innermost enclosing function or class, "*" for the whole module) -> (the literals
 # allowed there, why they are not the contract's names). Keep them narrow: a whole module hides a
 # real use beside the allowed one, so "*" is only for modules that never touch rows or records.
 ALLOWED = {
+    ("curation/watch/loop.py", "start"): ({"recipe"}, _WATCHER),
+    ("curation/watch/loop.py", "close"): ({"recipe"}, _WATCHER),
+    ("curation/watch/state.py", "watch_status"): ({"recipe"}, _WATCHER),
+    ("curation/cli/review.py", "watcher_line"): ({"recipe"}, _WATCHER),
     ("curation/batch.py", "*"): ({"batch_id", "recipe", "model"}, _MANIFEST),
     ("curation/generate.py", "generate_batch"): ({"batch_id", "recipe", "model"}, _MANIFEST),
     ("curation/cli/generate.py", "*"): ({"batch_id", "recipe", "model"},

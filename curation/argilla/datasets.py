@@ -20,6 +20,7 @@ from pathlib import Path
 from curation import settings
 from curation.argilla.errors import after_server_error, argilla_errors
 from curation.errors import BadInput
+from curation.processes import alive
 
 DEFAULT_WORKSPACE = "curation"  # created on a server that has no workspace yet
 DRAFT_MARK = "curation_push_draft"  # dataset metadata key holding the creating push's token
@@ -130,18 +131,6 @@ def _creator(marker: Path) -> int:
         return 0
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def settle_draft(client, name: str, workspace: str | None, wait: float = 60):
     """Deal with an unpublished dataset `name`: None when there is none (or it was ours and abandoned,
     now removed); the dataset once published when a push on this machine is still creating it.
@@ -164,7 +153,7 @@ def settle_draft(client, name: str, workspace: str | None, wait: float = 60):
         creator = _creator(marker)
         with _CREATING_LOCK:
             creating_here = marker.name in _CREATING
-        if creating_here or (_alive(creator) and creator != os.getpid()):
+        if creating_here or (alive(creator) and creator != os.getpid()):
             return _published(client, name, draft.workspace.name, wait)  # another push is finishing it
         draft.delete()  # ours, left by a push that was killed
         marker.unlink(missing_ok=True)

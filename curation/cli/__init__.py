@@ -30,6 +30,7 @@ COMMANDS = {
     "export": "curation.cli.export:export",
     "pull": "curation.cli.export:pull",
     "config": "curation.cli.config:config",
+    "watch": "curation.cli.watch:watch",
 }
 
 

@@ -14,29 +14,35 @@ from pipelines import RECIPES, recipe_help
 
 def generate_options(func):
     """The recipe argument and every GenerationOptions field as an option, plus -v (shared by `generate` and `run`)."""
+    params = [click.argument("recipe", type=click.Choice(list(RECIPES)), metavar="RECIPE"), *option_params()]
+    params.append(click.option("-v", "--verbose", is_flag=True,
+                               help="Show distilabel's full log instead of the progress display."))
+    for param in reversed(params):
+        func = param(func)
+    return func
+
+
+def option_params(leave_out=()) -> list:
+    """GenerationOptions' fields as click options (less `leave_out`), then the export policy's options
+    (--seeds argilla:DATASET takes the records `curate export` would)."""
     from dataclasses import fields
 
+    from curation.cli.policy_options import AGREEMENT_OPTION, MIN_SUBMITTED_OPTION
     from curation.cli.secret_options import secret_option_kwargs
     from curation.options import GenerationOptions
 
     secrets = {f.name for f in fields(GenerationOptions) if f.metadata.get("role") == "secret"}
-    params = [click.argument("recipe", type=click.Choice(list(RECIPES)), metavar="RECIPE")]
+    params = []
     for name, decls, kwargs, default in cli_fields():
+        if name in leave_out:
+            continue
         if not kwargs.get("is_flag"):
             kwargs.setdefault("show_default", default is not None)
         if name in secrets:  # from the environment or a hidden prompt; a warning if typed
             kwargs.update(secret_option_kwargs(decls[0], envvar=kwargs.get("envvar"), what="API key"),
                           help=f"{kwargs['help']} A bare {decls[0]} asks for it (hidden).")
         params.append(click.option(*decls, name, default=default, **kwargs))
-    params.append(click.option("-v", "--verbose", is_flag=True,
-                               help="Show distilabel's full log instead of the progress display."))
-    # --seeds argilla:DATASET takes the records `curate export` would: export's own policy options.
-    from curation.cli.policy_options import AGREEMENT_OPTION, MIN_SUBMITTED_OPTION
-
-    params += [AGREEMENT_OPTION, MIN_SUBMITTED_OPTION]
-    for param in reversed(params):
-        func = param(func)
-    return func
+    return params + [AGREEMENT_OPTION, MIN_SUBMITTED_OPTION]
 
 
 def run_generation(out: Path | None = None, quiet: bool = False, verbose: bool = False, **fields):

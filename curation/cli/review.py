@@ -242,11 +242,27 @@ def status(name: str, workspace: str | None, as_json: bool) -> None:
     Alpha is 1 for perfect agreement, 0 for chance level; n/a when nothing overlaps yet.
     A dataset pushed with --overlap-policy adaptive is shown with its overlap part NAME-overlap:
     the total, then each part against its own overlap; annotators and agreement over both.
+    A dataset fed by `curate watch` also shows what its watcher did: source records received,
+    pushed, pending, failed and not admitted, and the deliveries (duplicate, refused).
     """
     from curation.review.status import render_status, review_status
+    from curation.watch.state import watch_status
 
     report = review_status(name, workspace=workspace)
+    watcher = watch_status(name)
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        render_status(report)
+        click.echo(json.dumps({**report, "watch": watcher}, indent=2, sort_keys=True))
+        return
+    render_status(report)
+    if watcher is not None:
+        click.echo(watcher_line(watcher))
+
+
+def watcher_line(w: dict) -> str:
+    """`curate status`'s account of the `curate watch` that feeds the dataset."""
+    run = f"running (pid {w['pid']}, listening on {w['listen']})" if w["running"] else "not running"
+    line = (f"Watcher ({w['source']!r} → {w['recipe']}): {run}; {w['received']} source record(s): "
+            f"{w['pushed']} pushed, {w['pending'] + w['generated']} pending, {w['failed']} failed, "
+            f"{w['skipped']} not admitted; deliveries {w['deliveries']} ({w['duplicates']} duplicate, "
+            f"{w['refused']} refused)")
+    return line + (f"; last error: {w['last_error']}" if w["last_error"] else "")

@@ -25,12 +25,13 @@ from curation.argilla import datasets, records
 from curation.argilla.client import review_url
 from curation.argilla.errors import argilla_errors, translate
 from curation.batch import Batch, load_batch
-from curation.contract import COL_GENERATIONS, META_OVERLAP_OF, rating_question
+from curation.contract import COL_GENERATIONS, COL_SOURCE_RECORD_ID, META_OVERLAP_OF, rating_question
 from curation.errors import BadInput, ConfigError
 from curation.review import priority as review_priority
 from curation.review import siblings
 from curation.review.config import ReviewConfig, default_config_path, load_config
-from curation.review.records import InvalidRow, RecordMapper, id_prefix, record_id, unreviewable
+from curation.review.records import (InvalidRow, RecordMapper, derived_id, derived_prefix, id_prefix, record_id,
+                                     unreviewable)
 
 CHUNK = records.CHUNK
 # Our question types as argilla-server names them.
@@ -95,6 +96,7 @@ def push_batch(
     overlap_policy: str | None = None,
     adaptive_overlap: int | None = None,
     adaptive_threshold: float | None = None,
+    by_source: bool = False,
 ) -> PushReport:
     """Send the batch's rows that the dataset lacks; create the dataset from the config if needed.
 
@@ -108,6 +110,10 @@ def push_batch(
 
     `overlap` (how many annotators each record needs: the distribution's `min_submitted`) replaces
     the config's when the dataset is created; an existing dataset must already have it.
+
+    `by_source` (`curate watch`): each row's record id is `derived_id(recipe, its source_record_id)`,
+    so what a recipe made from one source record is one record, whichever batch made it; a row that
+    names no source record is not sent (reported as invalid).
 
     `overlap_policy` adaptive (see `check_overlap_policy`): new records whose priority is at or above
     `adaptive_threshold` go to the sibling dataset (`siblings.sibling_name`), created with
@@ -146,7 +152,7 @@ def push_batch(
         client = connect()
     rejected = review_priority.rejected_texts(client, against, workspace) if against else None
     priorities = _priorities(mode, batch, rows, config, rejected)
-    prefix = id_prefix(batch.id)
+    ids, prefix = _record_ids(batch, rows, by_source)
     with argilla_errors(f"pushing to dataset {dataset_name!r}"):
         if plan is None:
             dataset, created = _dataset(client, dataset_name, workspace, config, overlap)
@@ -164,7 +170,7 @@ def push_batch(
         _check_vector_fields(sibling, vector_dims, sibling.name)
 
     held = present | in_sibling
-    todo = [i for i in range(len(rows)) if record_id(batch.id, i) not in held]
+    todo = [i for i in range(len(rows)) if ids[i] not in held]
     up: list[int] = []
     if plan is not None:
         # The score as stored (rounded to 4 places): the one annotators see and sort by.
@@ -172,14 +178,17 @@ def push_batch(
         chosen = set(up)
         todo = [i for i in todo if i not in chosen]
     invalid: list[str] = []
-    sent = _send(client, dataset, RecordMapper(batch, config, dataset, priorities.scores), rows, todo, invalid,
+    if by_source:
+        invalid += [f"row {i}: names no source record" for i in todo if ids[i] is None]
+        todo = [i for i in todo if ids[i] is not None]
+    sent = _send(client, dataset, RecordMapper(batch, config, dataset, priorities.scores, ids), rows, todo, invalid,
                  show_progress, f"{batch.id} → {dataset_name}", vector_names=list(vector_dims),
-                 held_before=len(present))
+                 held_before=len(present), prefix=prefix)
     part = None
     if plan is not None:
-        sent_up = _send(client, sibling, RecordMapper(batch, config, sibling, priorities.scores), rows, up,
+        sent_up = _send(client, sibling, RecordMapper(batch, config, sibling, priorities.scores, ids), rows, up,
                         invalid, show_progress, f"{batch.id} → {sibling.name}", vector_names=list(vector_dims),
-                        held_before=len(in_sibling), metadata={META_OVERLAP_OF: dataset.name})
+                        held_before=len(in_sibling), metadata={META_OVERLAP_OF: dataset.name}, prefix=prefix)
         sent += sent_up
         part = OverlapPart(dataset=sibling.name, min_submitted=sibling.settings.distribution.min_submitted,
                            threshold=plan.threshold, sent=sent_up, created_dataset=sibling_created,
@@ -190,7 +199,7 @@ def push_batch(
         batch_id=batch.id,
         rows=len(rows),
         sent=sent,
-        already_present=len(rows) - len(todo) - len(up),
+        already_present=sum(1 for i in ids if i is not None and i in held),
         created_dataset=created,
         seconds=time.perf_counter() - started,
         invalid=invalid,
@@ -199,6 +208,14 @@ def push_batch(
         min_submitted=dataset.settings.distribution.min_submitted,
         overlap_part=part,
     )
+
+
+def _record_ids(batch: Batch, rows: list[dict], by_source: bool) -> tuple[list[str | None], str]:
+    """Each row's record id, and the prefix they share (to list the dataset's ids of this push)."""
+    if not by_source:
+        return [record_id(batch.id, i) for i in range(len(rows))], id_prefix(batch.id)
+    sources = [row.get(COL_SOURCE_RECORD_ID) for row in rows]
+    return [derived_id(batch.recipe, s) if s else None for s in sources], derived_prefix(batch.recipe)
 
 
 def check_overlap_policy(policy: str | None, adaptive_overlap: int | None,
@@ -394,7 +411,7 @@ def _check_compatible(dataset, config: ReviewConfig, name: str) -> None:
 
 def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[int], invalid: list[str],
           show_progress: bool, label: str, vector_names: list[str] = (), held_before: int = 0,
-          metadata: dict | None = None) -> int:
+          metadata: dict | None = None, prefix: str | None = None) -> int:
     """Send rows `todo` in bulk requests; rows that cannot be records go to `invalid`. Returns how many were sent.
     `metadata` is added to every record (the dataset must declare it).
 
@@ -418,7 +435,7 @@ def _send(client, dataset, mapper: RecordMapper, rows: list[dict], todo: list[in
         return models
 
     sent = in_flight = 0
-    prefix = id_prefix(mapper.batch.id)
+    prefix = prefix if prefix is not None else id_prefix(mapper.batch.id)
     try:
         with _progress(show_progress, label, len(todo)) as advance, ThreadPoolExecutor(max_workers=1) as pool:
             upcoming = pool.submit(payload, chunks[0]) if chunks else None

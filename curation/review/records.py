@@ -36,6 +36,16 @@ def id_prefix(batch_id: str) -> str:
     return f"{batch_id}:"
 
 
+def derived_id(recipe: str, source_id: str) -> str:
+    """The record id of what `recipe` made from source record `source_id` (`curate watch`): one
+    record per source and recipe, whichever batch it was generated in and however often."""
+    return f"{derived_prefix(recipe)}{source_id}"
+
+
+def derived_prefix(recipe: str) -> str:
+    return f"watch:{recipe}:"
+
+
 @dataclass
 class MappedRecord:
     """A record to send; `ranks` holds the ranking suggestion's ranks (ties allowed)."""
@@ -83,8 +93,9 @@ class RecordMapper:
     """Maps rows of one batch to records of one dataset."""
 
     def __init__(self, batch: Batch, config: ReviewConfig, dataset: rg.Dataset,
-                 priorities: list[float | None] | None = None):
+                 priorities: list[float | None] | None = None, ids: list[str] | None = None):
         self.batch = batch
+        self.ids = ids  # row index -> record id (default: `record_id(batch id, index)`)
         self.priorities = priorities or []  # row index -> review priority (curation/review/priority.py)
         self.config = config
         self.dataset = dataset
@@ -109,7 +120,7 @@ class RecordMapper:
         if index < len(self.priorities):
             metadata[c.META_REVIEW_PRIORITY] = self.priorities[index]
         record = rg.Record(
-            id=record_id(self.batch.id, index),
+            id=self.ids[index] if self.ids is not None else record_id(self.batch.id, index),
             fields={k: v for k, v in fields.items() if v is not None},
             metadata=self._metadata(metadata),
             suggestions=[s for s in suggestions if s.question_name in self.questions],
