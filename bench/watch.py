@@ -1,6 +1,6 @@
 """Benchmark `curate watch`: seconds from an annotator's submit to the record in TARGET.
 
-    .venv/bin/python bench/watch.py [--records 20] [--pace 2] [--recipe ultrafeedback] [--max-new-tokens 32]
+    .venv/bin/python bench/watch.py [--records 20] [--pace 10] [--recipe ultrafeedback] [--max-new-tokens 32]
 
 An embedded Argilla server (SQLite, our search engine) is started in a temporary folder; SOURCE is
 an sft dataset of N instructions; one annotator submits them through the SDK (the endpoint the UI
@@ -94,7 +94,9 @@ def baseline(client, source: str, workspace: str, recipe: str, max_new_tokens: i
 
 @click.command()
 @click.option("--records", default=20, show_default=True, help="Records submitted (and measured).")
-@click.option("--pace", default=2.0, show_default=True, help="Seconds between two submits.")
+@click.option("--pace", default=10.0, show_default=True,
+              help="Seconds between two submits (an annotator reading and validating an instruction; faster than "
+                   "the model generates, records queue).")
 @click.option("--recipe", default="ultrafeedback", show_default=True)
 @click.option("--max-new-tokens", default=32, show_default=True)
 @click.option("--window", default=1.0, show_default=True, help="The watcher's --window.")

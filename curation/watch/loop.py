@@ -16,8 +16,8 @@ How it runs (one process):
    derived from the source record and the recipe (`records.derived_id`). So a record delivered
    twice, completed again after an edit, or generated again after a crash is still one record.
 5. A failed generation or push puts the records back on the queue with a delay that doubles; after
-   `state.MAX_ATTEMPTS` they are `failed` (shown by `curate status TARGET`) and the next start
-   retries them. A record the policy does not admit is `skipped`.
+   `state.MAX_ATTEMPTS` they are `failed` (shown by `curate status TARGET`) and still tried every
+   `state.MAX_DELAY` seconds and at the next start. A record the policy does not admit is `skipped`.
 6. On SIGTERM or Ctrl-C the watcher finishes the micro-batch it is on, deletes its webhook and stops.
    A kill -9 leaves the webhook and the state: the next start reuses the first and catches up from
    the second.
@@ -35,7 +35,7 @@ from pathlib import Path
 from curation import contract as c
 from curation.errors import BadInput, CurationError
 from curation.watch.listener import RECORD_COMPLETED, Listener, make_app, route
-from curation.watch.state import WatchState, watch_dir, write_watcher
+from curation.watch.state import MAX_ATTEMPTS, MAX_DELAY, WatchState, watch_dir, write_watcher
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
 DEFAULT_WINDOW = 2.0
@@ -325,7 +325,7 @@ class Watcher:
         later = len(source_ids) - len(gave_up)
         self.echo(f"{_clock()} {len(source_ids)} record(s) failed: {error}"
                   + (f"; {later} retried later" if later else "")
-                  + (f"; {len(gave_up)} failed for good (the next start retries them)" if gave_up else ""))
+                  + (f"; {len(gave_up)} failed {MAX_ATTEMPTS} times: retried every {MAX_DELAY:g} s" if gave_up else ""))
 
 
 def _url_host(host: str) -> str:

@@ -7,7 +7,8 @@ catch-up at start) and where it stands:
 - `generated`: its batch is written, the push has not finished;
 - `pushed`: its record is in TARGET (`target_id`);
 - `skipped`: the export policy does not admit it (discarded, no agreement, ...): nothing to make;
-- `failed`: generation failed `MAX_ATTEMPTS` times; the next start tries it again.
+- `failed`: generation failed `MAX_ATTEMPTS` times in a row; still tried again, every `MAX_DELAY`
+  seconds, and at the next start.
 
 and counters of the deliveries (accepted, duplicate, refused). `watcher.json` says which source,
 recipe and webhook the watcher uses, and its process while it runs. SQLite commits each change, so
@@ -33,6 +34,7 @@ WATCHER_FILE = "watcher.json"
 STATES = ("pending", "generated", "pushed", "skipped", "failed")
 COUNTERS = ("deliveries", "duplicates", "refused")
 MAX_ATTEMPTS = 5
+MAX_DELAY = 300.0  # seconds between two tries of a record that keeps failing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -143,17 +145,18 @@ class WatchState:
             self._changed.notify_all()
 
     def due(self, limit: int) -> list[Due]:
-        """Pending records whose next try has come, oldest first."""
+        """Pending (and failing) records whose next try has come, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT source_id, attempts, received_at FROM sources WHERE state = 'pending' AND next_try <= ? "
+                "SELECT source_id, attempts, received_at FROM sources WHERE state IN ('pending', 'failed') "
+                "AND next_try <= ? "
                 "ORDER BY received_at, source_id LIMIT ?", (time.time(), limit)).fetchall()
         return [Due(*row) for row in rows]
 
     def next_wakeup(self) -> float | None:
         """When the earliest pending record is due (epoch seconds), or None."""
         with self._lock:
-            (value,) = self._db.execute("SELECT MIN(next_try) FROM sources WHERE state = 'pending'").fetchone()
+            (value,) = self._db.execute("SELECT MIN(next_try) FROM sources WHERE state IN ('pending', 'failed')").fetchone()
         return value
 
     def mark(self, source_ids, state: str, *, batch_id: str | None = None, target_ids: dict | None = None,
@@ -168,8 +171,8 @@ class WatchState:
                     (state, batch_id, (target_ids or {}).get(source_id), error, now, source_id))
 
     def retry_later(self, source_ids, error: str, base_delay: float) -> list[str]:
-        """One failed attempt more for each: pending again after a delay that doubles each time, or
-        `failed` after MAX_ATTEMPTS. Returns the ids that failed for good."""
+        """One failed attempt more for each: tried again after a delay that doubles each time (at most
+        MAX_DELAY), and `failed` from MAX_ATTEMPTS on. Returns the ids that are now failed."""
         now, gave_up = time.time(), []
         with self._lock:
             for source_id in source_ids:
@@ -179,7 +182,7 @@ class WatchState:
                 state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
                 if state == "failed":
                     gave_up.append(source_id)
-                delay = min(300.0, base_delay * 2 ** (attempts - 1))
+                delay = min(MAX_DELAY, base_delay * 2 ** (attempts - 1))
                 self._db.execute("UPDATE sources SET state = ?, attempts = ?, next_try = ?, error = ?, done_at = ? "
                                  "WHERE source_id = ?", (state, attempts, now + delay, error, now, source_id))
         return gave_up

@@ -38,16 +38,17 @@ INSTRUCTIONS = [f"Name a colour of the sky ({TAG}).", f"What is two plus two ({T
 class Watch:
     """`curate watch` in a subprocess, its output in a file."""
 
-    def __init__(self, home: Path, source: str, target: str, workspace: str, port: int):
-        self.home, self.port = home, port
-        self.args = ["watch", source, "--recipe", RECIPE, "--into", target, "--workspace", workspace,
+    def __init__(self, home: Path, source: str, target: str, workspace: str, port: int, env: dict | None = None,
+                 recipe: str = RECIPE, args: tuple[str, ...] = ()):
+        self.home, self.port, self.env = home, port, env or {}
+        self.args = ["watch", source, "--recipe", recipe, "--into", target, "--workspace", workspace,
                      "--listen", f"127.0.0.1:{port}", "--window", "1", "--retry-delay", "1",
-                     "--max-new-tokens", "16"]
+                     "--max-new-tokens", "16", *args]
         self.log = home / f"watch-{port}.log"
         self.process = None
 
     def start(self) -> None:
-        env = {**os.environ, "CURATION_HOME": str(self.home)}
+        env = {**os.environ, "CURATION_HOME": str(self.home), **self.env}
         out = self.log.open("a")
         self.process = subprocess.Popen([sys.executable, "-c", "from curation.cli import main; main()", *self.args],
                                         stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
@@ -122,9 +123,9 @@ def home(tmp_path_factory) -> Path:
         yield path
 
 
-@pytest.fixture(scope="module")
-def source(home, argilla_client, review_workspace):
-    """An sft dataset of the five instructions, pushed as `curate push` pushes, no response yet."""
+def pushed_source(home: Path, client, workspace: str):
+    """An sft dataset of the five instructions, pushed as `curate push` pushes, no response yet:
+    (name, dataset, record ids)."""
     from curation.argilla.datasets import find_dataset
     from curation.review.push import push_batch
     from curation.review.records import record_id
@@ -133,8 +134,13 @@ def source(home, argilla_client, review_workspace):
             for i, text in enumerate(INSTRUCTIONS)]
     batch = _batch(home / "seeds", unique("instructions"), "sft", "prompt", rows)
     name = unique("watch-source")
-    push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
-    return name, find_dataset(argilla_client, name, review_workspace), [record_id(batch.id, i) for i in range(5)]
+    push_batch(batch, name, workspace=workspace, client=client, show_progress=False)
+    return name, find_dataset(client, name, workspace), [record_id(batch.id, i) for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def source(home, argilla_client, review_workspace):
+    return pushed_source(home, argilla_client, review_workspace)
 
 
 def test_completed_records_reach_the_target_once_across_duplicates_forgeries_and_a_kill(
@@ -214,6 +220,52 @@ def test_completed_records_reach_the_target_once_across_duplicates_forgeries_and
     assert watch.process.wait(120) == 0, watch.output()
     assert "Stopped; the webhook is removed." in watch.output()
     assert not [w for w in argilla_client.webhooks if w.url == watch.url(target)]
+
+
+def test_a_model_server_that_is_down_delays_the_record_and_never_drops_it(home, own_model_server, argilla_client,
+                                                                          review_workspace):
+    """The watcher's backend is a llama.cpp server that is not up yet: the micro-batch fails, is
+    retried, and the record arrives once the server is up."""
+    from tests.review.annotators import add_annotator
+
+    name, dataset, ids = pushed_source(home, argilla_client, review_workspace)
+    target = unique("watch-retry-target")
+    watch = Watch(home, name, target, review_workspace, free_port(), recipe="responses",
+                  args=("--backend", "openai:smollm2", "--base-url", own_model_server.base_url))
+    watch.start()
+    try:
+        submit(add_annotator(argilla_client, review_workspace, unique("watch-retry-ann")), dataset, ids[:1])
+        watch.wait_for("retried later")
+        own_model_server.start()
+        (record,) = wait_for_records(argilla_client, target, review_workspace, 1, watch)
+        assert record.id == derived_id("responses", ids[0])
+        assert record.fields["instruction"] == INSTRUCTIONS[0]
+    finally:
+        watch.process.send_signal(signal.SIGTERM)
+    assert watch.process.wait(120) == 0, watch.output()
+
+
+def test_a_watcher_on_the_production_server(home, argilla_pg_server):
+    """PostgreSQL, redis-server, two workers: the webhook comes from that server's worker."""
+    import argilla as rg
+
+    from tests.review.annotators import add_annotator
+
+    client = rg.Argilla(api_url=argilla_pg_server.url, api_key=argilla_pg_server.api_key)
+    workspace = rg.Workspace(name=unique("watch-pg"), client=client).create().name
+    name, dataset, ids = pushed_source(home, client, workspace)
+    target = unique("watch-pg-target")
+    watch = Watch(home, name, target, workspace, free_port(),
+                  env={"ARGILLA_API_URL": argilla_pg_server.url, "ARGILLA_API_KEY": argilla_pg_server.api_key})
+    watch.start()
+    try:
+        submit(add_annotator(client, workspace, unique("watch-pg-ann")), dataset, ids[:1])
+        (record,) = wait_for_records(client, target, workspace, 1, watch)
+        assert record.id == derived_id(RECIPE, ids[0]) and record.suggestions
+    finally:
+        watch.process.send_signal(signal.SIGTERM)
+    assert watch.process.wait(120) == 0, watch.output()
+    assert not [w for w in client.webhooks if w.url == watch.url(target)]
 
 
 @pytest.mark.parametrize("args, message", [
