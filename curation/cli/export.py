@@ -21,18 +21,36 @@ from curation.export.formats import FORMATS
 @click.option("--private", is_flag=True, help="Make the Hub repo private (also an existing one).")
 @AGREEMENT_OPTION
 @MIN_SUBMITTED_OPTION
+@click.option("--decontaminate", "benchmarks", metavar="FILE_OR_DATASET", multiple=True,
+              help="Leave out rows sharing a run of --ngram words with this benchmark (a .jsonl/.parquet/.csv file, "
+                   "a saved `datasets` folder or a dataset name, as `curate decontaminate --against`). Repeatable.")
+@click.option("--ngram", type=int, default=None,
+              help="Words a row must share with a benchmark to be left out (default 13; with --decontaminate).")
 @secret_option("--token", envvar="HF_TOKEN", what="Hub token",
                help="Hub token with write access; a bare --token asks for it (hidden). Default: "
                "huggingface_hub's own lookup (HF_TOKEN, then the token saved by `hf auth login`). Never printed.")
-def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted, token):
+def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted, benchmarks, ngram, token):
     """Export the human-validated records of Argilla dataset NAME for training with TRL.
 
     Only submitted, agreed-on records leave; annotators' corrections are applied. Writes
     data/train-*.parquet and a dataset card to --out and/or pushes them to --repo-id.
     A dataset pushed with --overlap-policy adaptive exports with its overlap part NAME-overlap,
     each record against its own dataset's min_submitted (--min-submitted, given, applies to both).
+    --decontaminate checks every exported row (instruction and responses, corrections applied)
+    against benchmarks with `curate decontaminate`'s rule; the card lists each benchmark, its
+    hash or fingerprint, the rows dropped for it and the words they share.
     """
+    from curation.errors import BadInput
     from curation.export import export_dataset
+
+    if ngram is not None and not benchmarks:
+        raise BadInput("--ngram sets the n-gram size of --decontaminate", hint="add --decontaminate BENCHMARK")
+    loaded = None
+    if benchmarks:  # read before anything is exported: a bad benchmark is one line and nothing written
+        from curation.decontaminate import DEFAULT_NGRAM, check_ngram, load_benchmark
+
+        ngram = check_ngram(DEFAULT_NGRAM if ngram is None else ngram)
+        loaded = [load_benchmark(source) for source in benchmarks]
 
     report = export_dataset(
         name,
@@ -44,6 +62,8 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
         agreement=agreement,
         min_submitted=min_submitted,
         token=token,
+        benchmarks=loaded,
+        ngram=ngram,
     )
     counts = report.counts
     dropped = ", ".join(f"{rule} {n}" for rule, n in counts.dropped().items() if n) or "none"
@@ -52,6 +72,10 @@ def export(name, fmt, workspace, out, repo_id, private, agreement, min_submitted
         needs = ", ".join(f"{n} in {part!r}" for part, n in report.parts)
     click.echo(f"Exported {counts.exported} of {counts.seen} records as {report.format} "
                f"(agreement {report.agreement}, min submitted {needs}); dropped: {dropped}")
+    if report.contamination is not None:
+        per = ", ".join(f"{b.name} {n}" for b, n in zip(report.contamination.benchmarks, report.contamination.dropped))
+        click.echo(f"Checked {report.contamination.checked} rows against {len(report.contamination.benchmarks)} "
+                   f"benchmark(s) ({report.contamination.n}-grams): {report.contamination.removed} left out ({per})")
     if counts.adjudicated:
         click.echo(f"{counts.adjudicated} of them settled by adjudication (the reviewer's answer)")
     if report.out is not None:

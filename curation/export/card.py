@@ -23,6 +23,7 @@ _RULES = {
     "disagreement": "annotators disagreed",
     "tie": "ranking tied at the top or bottom",
     "missing_answer": "answer missing or empty",
+    "contaminated": "shares words with a benchmark",
 }
 
 
@@ -77,7 +78,9 @@ class Tally:
         if batch_id not in self._candidates:
             self._candidates[batch_id] = _candidate_origins(batch_id)
         by_index = self._candidates[batch_id]
-        index = str(row[c.EXPORT_RECORD_ID]).rsplit(":", 1)[-1]
+        # `<batch id>:<row>` (`curate push`); a `curate watch` record's id names its source record instead
+        record_id, prefix = str(row[c.EXPORT_RECORD_ID]), f"{batch_id}:"
+        index = record_id[len(prefix):] if record_id.startswith(prefix) else ""
         if not by_index or not index.isdigit() or int(index) not in by_index:
             return None
         origin = dict(by_index[int(index)])
@@ -163,12 +166,14 @@ def metadata(fmt: Format, written: Written) -> DatasetCardData:
 
 
 def render(
-    *, source: str, fmt: Format, written: Written, counts: Counts, policy: Policy, tally: Tally, load_from: str
+    *, source: str, fmt: Format, written: Written, counts: Counts, policy: Policy, tally: Tally, load_from: str,
+    contamination=None,
 ) -> str:
-    """The whole README.md."""
+    """The whole README.md. `contamination`: the export's ContaminationGate (`--decontaminate`), if any."""
     n = written.num_examples
     mean = tally.share_sum / n if n else 0.0
-    dropped = [f"| {_RULES[rule]} (`{rule}`) | {count} |" for rule, count in counts.dropped().items()]
+    dropped = [f"| {_RULES[rule]} (`{rule}`) | {count} |" for rule, count in counts.dropped().items()
+               if rule != "contaminated" or contamination is not None]
     columns = ", ".join(f"`{name}`" for name in fmt.schema.names)
     lines = [
         "---",
@@ -230,6 +235,7 @@ def render(
         *_examples_section(tally),
         *_dedup_section(tally),
         *_decontamination_section(tally),
+        *(contamination.card_lines() if contamination is not None else []),
         *_selection_section(tally),
     ]
     return "\n".join(lines)

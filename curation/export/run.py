@@ -39,6 +39,7 @@ class ExportReport:
     repo_id: str | None = None
     commit_url: str | None = None
     parts: tuple[tuple[str, int], ...] = ()  # (dataset, min_submitted) of each part read
+    contamination: object = None  # the ContaminationGate of --decontaminate: benchmarks, rows dropped for each
 
     @property
     def exported(self) -> int:
@@ -57,8 +58,13 @@ def export_dataset(
     min_submitted: int | None = None,
     token: str | None = None,
     client=None,
+    benchmarks: list | None = None,
+    ngram: int | None = None,
 ) -> ExportReport:
-    """Export the human-validated records of Argilla dataset `name` to `out` and/or `repo_id`."""
+    """Export the human-validated records of Argilla dataset `name` to `out` and/or `repo_id`.
+
+    `benchmarks` (`curation.decontaminate.load_benchmark`, `--decontaminate`): rows sharing a run of
+    `ngram` words with one of them are left out, counted as `contaminated` and named on the card."""
     fmt = get_format(format)
     check_policy(agreement, min_submitted)
     if out is None and repo_id is None:
@@ -90,8 +96,15 @@ def export_dataset(
     except OSError as exc:
         raise BadInput(f"cannot write the export to {target}: {exc.strerror or exc}") from None
     policy = card.Policy(agreement, min_submitted, tuple((p.name, p.min_submitted) for p in parts[1:]))
+    gate = None
+    if benchmarks:
+        from curation.decontaminate import DEFAULT_NGRAM
+        from curation.export.contamination import ContaminationGate
+
+        gate = ContaminationGate(benchmarks, ngram or DEFAULT_NGRAM)
     try:
-        counts, written = _write(client, parts, name, fmt, policy, staging, load_from=repo_id or str(target))
+        counts, written = _write(client, parts, name, fmt, policy, staging, load_from=repo_id or str(target),
+                                 gate=gate)
         replace_export(staging, target)
         commit_url = None
         if repo_id is not None:
@@ -114,6 +127,7 @@ def export_dataset(
         repo_id=repo_id,
         commit_url=commit_url,
         parts=tuple((p.name, p.min_submitted) for p in parts),
+        contamination=gate,
     )
 
 
@@ -185,10 +199,10 @@ def admitted_records(client, dataset_id, fmt: Format, agreement: str, min_submit
         yield record, row
 
 
-def _write(client, parts: list[Part], name: str, fmt: Format, policy, staging: Path, load_from: str):
+def _write(client, parts: list[Part], name: str, fmt: Format, policy, staging: Path, load_from: str, gate=None):
     """Stream the selected rows into `staging` and add the card; raises if none was selected."""
     counts, tally = Counts(), card.Tally()
-    rows = _rows(client, parts, fmt, policy.agreement, counts, tally)
+    rows = _rows(client, parts, fmt, policy.agreement, counts, tally, gate)
     written = write_shards(rows, fmt.schema, staging)
     if counts.exported == 0:
         dropped = ", ".join(f"{k}={v}" for k, v in counts.dropped().items() if v)
@@ -197,14 +211,24 @@ def _write(client, parts: list[Part], name: str, fmt: Format, policy, staging: P
             hint="review more records in Argilla, or relax --agreement / --min-submitted",
         )
     text = card.render(
-        source=name, fmt=fmt, written=written, counts=counts, policy=policy, tally=tally, load_from=load_from
+        source=name, fmt=fmt, written=written, counts=counts, policy=policy, tally=tally, load_from=load_from,
+        contamination=gate,
     )
     (staging / "README.md").write_text(text)
     return counts, written
 
 
-def _rows(client, parts: list[Part], fmt: Format, agreement: str, counts: Counts, tally) -> Iterator:
-    """The exported rows (`admitted_records` of every part), tallied for the card."""
-    for _, row in admitted_in_parts(client, parts, fmt, agreement, counts):
+def _rows(client, parts: list[Part], fmt: Format, agreement: str, counts: Counts, tally, gate=None) -> Iterator:
+    """The exported rows (`admitted_records` of every part), past the contamination gate, tallied for the card."""
+    rows = (row for _, row in admitted_in_parts(client, parts, fmt, agreement, counts))
+    if gate is not None:
+        rows = gate.filter(rows, on_drop=lambda: _contaminated(counts))
+    for row in rows:
         tally.add(row)
         yield row
+
+
+def _contaminated(counts: Counts) -> None:
+    """An admitted row the gate dropped: counted as contaminated instead of exported."""
+    counts.exported -= 1
+    counts.drop("contaminated")

@@ -41,6 +41,7 @@ class Counts:
     disagreement: int = 0
     tie: int = 0
     missing_answer: int = 0
+    contaminated: int = 0  # `curate export --decontaminate`: shares an n-gram with a benchmark
     exported: int = 0
     adjudicated: int = 0  # of the exported, those whose answer a reviewer gave (not a drop rule)
 
