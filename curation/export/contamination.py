@@ -82,7 +82,7 @@ class ContaminationGate:
             on_drop()
             self.dropped[hit.benchmark] += 1
             if len(self.found) < LISTED:
-                self.found.append({"record_id": row[c.EXPORT_RECORD_ID], "benchmark": self.benchmarks[hit.benchmark].name,
+                self.found.append({"record": row[c.EXPORT_RECORD_ID], "benchmark": self.benchmarks[hit.benchmark].name,
                                    "benchmark_row": hit.benchmark_row, "matched_in": _turn(kind, hit.matched_in),
                                    "ngram": hit.ngram})
 
@@ -100,7 +100,7 @@ class ContaminationGate:
                          f"| {md_code(_version(benchmark), in_table=True)} | {self.checked} | {dropped} |")
         if self.found:
             lines += ["", "| record | benchmark | benchmark row | in | shared words |", "|---|---|---|---|---|"]
-            lines += [f"| {md_code(f['record_id'], in_table=True)} | {md_text(f['benchmark'])} | {f['benchmark_row']} "
+            lines += [f"| {md_code(f['record'], in_table=True)} | {md_text(f['benchmark'])} | {f['benchmark_row']} "
                       f"| {f['matched_in']} | {md_text(f['ngram'])} |" for f in self.found]
             if self.removed > len(self.found):
                 lines.append(f"\n…and {self.removed - len(self.found)} more.")
@@ -112,7 +112,7 @@ def _turn(kind: str, matched_in: str) -> str:
     if matched_in == c.COL_INSTRUCTION:
         return "prompt"
     if kind == "sft":
-        return "response"
+        return c.COL_RESPONSE
     return "chosen" if matched_in.endswith("[0]") else "rejected"
 
 
