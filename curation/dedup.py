@@ -34,8 +34,9 @@ Only kept rows are indexed, so a chain a~b~c with a and c below the threshold ke
 The result is a child batch (`curation.batch.write_child_batch`): the kept rows in their
 order, `dropped.parquet` beside them (each dropped row, whole, plus `parent_row`,
 `duplicate_of_row`, `duplicate_of_record`, `similarity`, `found_in`), and the manifest's
-`dedup` section with the counts. A batch is never rewritten in place: record ids are row
-positions.
+`dedup` section with the counts (`engine: curation`; `write_dedup_child` writes the same for
+curation.dedup_datatrove, which runs datatrove's MinHash stages instead). A batch is never
+rewritten in place: record ids are row positions.
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ class Duplicate:
     """Row `row` is a near-duplicate of kept row `of_row` or of dataset record `of_record`."""
 
     row: int
-    similarity: float
+    similarity: float | None  # None: the engine gives no estimate (datatrove's LSH has no check step)
     of_row: int | None = None
     of_record: str | None = None
 
@@ -381,6 +382,7 @@ def dedup_batch(batch: Batch, *, threshold: float = DEFAULT_THRESHOLD, against: 
     duplicates = find_duplicates(_row_texts(batch, include_response), threshold, against=records)
     table = _rows_table(batch)  # whole only now: the texts and the index are gone
     details = {
+        "engine": "curation",
         "threshold": threshold,
         "removed": len(duplicates),
         "within_batch": sum(d.found_in == "batch" for d in duplicates),
@@ -391,6 +393,14 @@ def dedup_batch(batch: Batch, *, threshold: float = DEFAULT_THRESHOLD, against: 
         "against": {"dataset": against, "workspace": workspace, "records": len(records)} if against else None,
         "dropped_file": DROPPED_FILE,
     }
+    return write_dedup_child(batch, duplicates, details, out=out, table=table)
+
+
+def write_dedup_child(batch: Batch, duplicates: list[Duplicate], details: dict, *, out=None,
+                      table: pa.Table | None = None) -> Batch:
+    """The child batch without `duplicates`, `dropped.parquet` beside it, `details` as the manifest's `dedup`:
+    one writer for every engine (curation.dedup_datatrove too), so their batches have one shape."""
+    table = _rows_table(batch) if table is None else table
     keep = np.ones(table.num_rows, dtype=bool)
     keep[[d.row for d in duplicates]] = False
     return write_child_batch(batch, table.filter(pa.array(keep)), derived_by="dedup", details=details, out=out,
@@ -426,7 +436,8 @@ def _dropped_table(rows: pa.Table, duplicates: list[Duplicate]) -> pa.Table:
         c.COL_PARENT_ROW: pa.array([d.row for d in duplicates], type=pa.int64()),
         "duplicate_of_row": pa.array([d.of_row for d in duplicates], type=pa.int64()),
         "duplicate_of_record": pa.array([d.of_record for d in duplicates], type=pa.string()),
-        "similarity": pa.array([round(d.similarity, 4) for d in duplicates], type=pa.float64()),
+        "similarity": pa.array([None if d.similarity is None else round(d.similarity, 4) for d in duplicates],
+                               type=pa.float64()),
         "found_in": pa.array([d.found_in for d in duplicates], type=pa.string()),
     }
     return with_drop_columns(table, columns)

@@ -17,6 +17,9 @@ from curation.logs import LOG_FILE, finish_progress, pipeline_display
 from curation.options import GenerationOptions
 from curation.seeds import SeedRows, load_seeds, name_sources
 
+# With --dedup, --out DIR holds the child batch (the command's result) and DIR-generated the generated one.
+GENERATED_SUFFIX = "-generated"
+
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -47,8 +50,11 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     spec = get_recipe(options.recipe)
     if options.deita and spec.kind != "sft":
         raise BadInput(f"--deita scores instruction/response pairs; recipe {options.recipe!r} makes preference data")
-    if out is not None:
-        ensure_no_batch(out)  # checked before generating, not only when writing
+    generated_out = out
+    if out is not None and options.dedup is not None:  # --out names the result, the child: generated beside it
+        generated_out = out.with_name(f"{out.name}{GENERATED_SUFFIX}")
+    for folder in {out, generated_out} - {None}:
+        ensure_no_batch(folder)  # checked before generating, not only when writing
     info = spec.info
     _check_policy_options(options)
     seed_rows = seeds if seeds is not None else load_seeds(
@@ -66,7 +72,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     ctx = RecipeContext(options=options, seeds=seed_rows, backends=backends, judge=judge,
                         cache_dir=str(settings.cache_dir()), examples=examples, judge_examples=judge_examples)
     batch_id = new_batch_id(options.recipe)
-    out_dir = out or settings.batches_dir() / batch_id
+    out_dir = generated_out or settings.batches_dir() / batch_id
     started = _now()
     with _cluster(options.ray) as cluster:
         pipeline = spec.build(ctx)
@@ -114,10 +120,10 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     if cluster is not None:
         manifest["cluster"] = cluster
     batch = write_batch(out_dir, rows, manifest)
-    if options.dedup is not None:  # the last step: a child batch without the near-duplicates, beside it
+    if options.dedup is not None:  # the last step: a child batch without the near-duplicates, at --out
         from curation.dedup import dedup_batch
 
-        return dedup_batch(batch, threshold=options.dedup, out=out and out.with_name(f"{out.name}-dedup"))
+        return dedup_batch(batch, threshold=options.dedup, out=out)
     return batch
 
 

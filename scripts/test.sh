@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The Ray tests (tests/generation/test_ray.py) need the optional `ray` extra.
 .venv/bin/python -c "import ray" 2>/dev/null || .venv/bin/python -m pip install -q -c constraints.txt -e '.[ray]'
+.venv/bin/python -c "import datatrove" 2>/dev/null || .venv/bin/python -m pip install -q -c constraints.txt -e '.[datatrove]'
 # Debian packages the tests drive for real: headless Chromium (UI tests), PostgreSQL 15 and
 # redis-server (production mode). Installed once when missing; without them those tests skip,
 # except under CI=true, where a skip fails the run (tests/fixtures/ci.py).

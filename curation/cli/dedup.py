@@ -18,10 +18,18 @@ the first occurrence is kept. BATCH is left as it is (record ids are row positio
 new batch names it as its parent, keeps the dropped rows in {DROPPED_FILE} with the row
 or record each duplicates and the similarity, and counts them in its manifest (`dedup`).
 
+--engine datatrove runs Hugging Face datatrove's four MinHash stages (signatures, buckets,
+clusters, filter) with its local executor instead (pip install 'curation[datatrove]'): word
+2-grams, no similarity check after LSH (similarity is empty in {DROPPED_FILE}), the earliest
+row of each cluster kept, no --against. To run the same stages past one machine, use datatrove's
+SlurmPipelineExecutor or RayPipelineExecutor with the MinhashConfig the manifest records
+(`dedup.datatrove`); see curation/dedup_datatrove.py.
+
 \b
 Examples:
   curate dedup self-instruct-20250101T120000-ab12cd
   curate dedup ./batches/my-batch --threshold 0.9 --against instructions -w team
+  curate dedup my-batch --engine datatrove
 """
 
 
@@ -35,14 +43,26 @@ Examples:
               help="Workspace of the --against dataset (needed when several hold one of that name).")
 @click.option("--include-response", is_flag=True,
               help="Compare instruction and response(s) together, not the instruction alone.")
+@click.option("--engine", type=click.Choice(["curation", "datatrove"]), default="curation", show_default=True,
+              help="curation: our numpy MinHash; datatrove: Hugging Face datatrove's MinHash stages "
+                   "(the `datatrove` extra; no --against).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Folder of the new batch (default: $CURATION_HOME/batches/<new batch id>).")
 def dedup(batch_id: str, threshold: float, dataset: str | None, workspace: str | None, include_response: bool,
-          out: Path | None) -> None:
+          engine: str, out: Path | None) -> None:
     from curation.batch import load_batch
     from curation.dedup import check_threshold, dedup_batch
 
     check_threshold(threshold)
+    if engine == "datatrove":
+        from curation.dedup_datatrove import dedup_batch_datatrove, refuse_against, require_datatrove
+
+        refuse_against(dataset)  # both before the batch is read
+        require_datatrove()
+        child = dedup_batch_datatrove(load_batch(batch_id), threshold=threshold, include_response=include_response,
+                                      out=out)
+        click.echo(summary(child))
+        return
     batch = load_batch(batch_id)
     client = None
     if dataset:

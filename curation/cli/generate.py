@@ -102,7 +102,9 @@ Examples:
 @click.option("--workspace", "seeds_workspace", envvar="ARGILLA_WORKSPACE", show_envvar=True,
               help="Argilla workspace of --seeds / --examples / --judge-examples argilla:DATASET "
                    "(default: the one holding it).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Folder of the batch the command makes (default: $CURATION_HOME/batches/<batch id>). With "
+                   "--dedup, DIR holds the deduplicated child batch and DIR-generated, beside it, the generated one.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):
     batch = run_generation(**options, out=out, quiet=quiet)

@@ -164,8 +164,9 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
 @OVERLAP_POLICY_OPTION
 @ADAPTIVE_OVERLAP_OPTION
 @ADAPTIVE_THRESHOLD_OPTION
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Batch folder (default: $CURATION_HOME/batches/<batch id>).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Folder of the batch pushed (default: $CURATION_HOME/batches/<batch id>). With --dedup, DIR "
+                   "holds the deduplicated child batch (the one pushed) and DIR-generated the generated one.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress displays; only the summary lines.")
 def run(dataset: str, workspace: str | None, config_path: Path | None, priority: str | None,
         against: str | None, overlap: int | None, overlap_policy: str | None, adaptive_overlap: int | None,

@@ -62,6 +62,17 @@ def test_generate_refuses_a_bad_dedup_threshold_before_generating(curation_home)
     assert len(list_batches().batches) == before
 
 
+def test_generate_dedup_refuses_an_out_whose_generated_sibling_holds_a_batch(curation_home, tmp_path):
+    """With --dedup, --out DIR also writes DIR-generated: a batch there is refused before generating."""
+    out = tmp_path / "mine"
+    write_sft_batch(tmp_path, ["a question about apples"]).path.rename(tmp_path / "mine-generated")
+    before = len(list_batches().batches)
+    result = invoke(["generate", "prompt", "--dedup", "--out", str(out)])
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"Error: {out}-generated already holds a batch; choose another --out"
+    assert len(list_batches().batches) == before and not out.exists()
+
+
 def test_unknown_batch_is_exit_2(curation_home):
     result = invoke(["dedup", "no-such-batch"])
     assert result.exit_code == 2
@@ -112,12 +123,16 @@ def test_generate_with_dedup_on_the_bundled_model(curation_home, tmp_path):
     seeds.write_text("How do I boil an egg so the yolk stays soft?\n"
                      "how do I boil an egg, so the yolk stays soft!\n"
                      "Name three primary colours.\n")
+    out = tmp_path / "asked-for"
     result = invoke(["generate", "responses", "--seeds", str(seeds), "-n", "3", "--num-generations", "2",
-                     "--max-new-tokens", "8", "--temperature", "0", "--dedup", "-q"])
+                     "--max-new-tokens", "8", "--temperature", "0", "--dedup", "-q", "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     first, second = result.stdout.strip().splitlines()
     child = load_batch(second.split("→ ")[-1])
     parent = load_batch(child.manifest["parent"]["path"])
+    # --out names the command's result: the child is in DIR, the generated batch beside it
+    assert child.path == out and load_batch(str(out)).manifest["derived_by"] == "dedup"
+    assert parent.path == tmp_path / "asked-for-generated" and child.manifest["parent"]["batch_id"] == parent.id
     assert first.startswith(f"Batch {parent.id}: 3 rows") and second.startswith(f"Batch {child.id}: 2 rows kept, 1 ")
     assert [r["instruction"] for r in child.rows()] == [parent.rows()[0]["instruction"], parent.rows()[2]["instruction"]]
     assert child.rows()[0]["generations"] == parent.rows()[0]["generations"]  # rows move whole
