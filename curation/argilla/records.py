@@ -44,6 +44,17 @@ def iter_reviewed(client, dataset_id, page_size: int = PAGE) -> Iterator[Reviewe
         yield reviewed(item)
 
 
+def get_reviewed(client, server_id: str) -> tuple[Reviewed, str] | None:
+    """(the record with every response, its dataset's id) by argilla-server's record id; None if it is gone."""
+    with argilla_errors("reading a record"):
+        response = client.api.http_client.get(f"/api/v1/records/{server_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+    item = response.json()
+    return reviewed(item), str(item["dataset_id"])
+
+
 def external_ids(client, dataset_id, prefix: str = "") -> set[str]:
     """External ids of the dataset's records that start with `prefix`."""
     # Without `include`, the listing leaves out responses, suggestions and vectors.

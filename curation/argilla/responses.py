@@ -23,6 +23,7 @@ class Reviewed:
     fields: dict[str, Any]
     metadata: dict[str, Any]
     reviews: tuple[Review, ...]
+    server_id: str | None = None  # argilla-server's own id of the record
 
     @property
     def submitted(self) -> list[Review]:
@@ -34,7 +35,7 @@ class Reviewed:
 
 
 def reviewed(item: dict) -> Reviewed:
-    """A record as argilla-server's listing returns it (JSON, with `include=responses`)."""
+    """A record as argilla-server's listing (with `include=responses`) or its record endpoint returns it (JSON)."""
     reviews = tuple(
         Review(
             user_id=str(r["user_id"]),
@@ -49,6 +50,7 @@ def reviewed(item: dict) -> Reviewed:
         fields=dict(item.get("fields") or {}),
         metadata=dict(item.get("metadata") or {}),
         reviews=reviews,
+        server_id=str(item["id"]) if item.get("id") is not None else None,
     )
 
 

@@ -183,20 +183,29 @@ def admitted_records(client, dataset_id, fmt: Format, agreement: str, min_submit
             counts.drop("duplicate")
             continue
         seen_ids.add(record.id)
-        adjudication = settled.get(record.id)
-        answer = None if adjudication is None else adjudicated_answer(
-            adjudication, [fmt.vote(review, adjudication) for review in adjudication.submitted], agreement)
-        if answer is not None:
-            row = answer.reason if isinstance(answer, Unusable) else build_row(fmt, record, agreement, usernames, settled=answer)
-        else:
-            rule = admit(record, agreement=agreement, min_submitted=min_submitted)
-            row = build_row(fmt, record, agreement, usernames) if rule is None else rule
-        if isinstance(row, str):
-            counts.drop(row)
-            continue
-        counts.exported += 1
-        counts.adjudicated += answer is not None  # a discarded one was dropped above
-        yield record, row
+        row = admitted_row(record, fmt, agreement, min_submitted, counts, settled, usernames)
+        if row is not None:
+            yield record, row
+
+
+def admitted_row(record, fmt: Format, agreement: str, min_submitted: int, counts: Counts, settled: dict,
+                 usernames) -> dict | None:
+    """The export row of one record if the policy admits it, else None; counted in `counts` either way
+    (`admitted_records` for each record of a dataset; `curate watch` for the records it is told of)."""
+    adjudication = settled.get(record.id)
+    answer = None if adjudication is None else adjudicated_answer(
+        adjudication, [fmt.vote(review, adjudication) for review in adjudication.submitted], agreement)
+    if answer is not None:
+        row = answer.reason if isinstance(answer, Unusable) else build_row(fmt, record, agreement, usernames, settled=answer)
+    else:
+        rule = admit(record, agreement=agreement, min_submitted=min_submitted)
+        row = build_row(fmt, record, agreement, usernames) if rule is None else rule
+    if isinstance(row, str):
+        counts.drop(row)
+        return None
+    counts.exported += 1
+    counts.adjudicated += answer is not None  # a discarded one was dropped above
+    return row
 
 
 def _write(client, parts: list[Part], name: str, fmt: Format, policy, staging: Path, load_from: str, gate=None):

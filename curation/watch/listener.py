@@ -25,8 +25,9 @@ def route(target: str) -> str:
     return f"/watch/{quote(target, safe='')}"
 
 
-def source_event(event: dict, source_dataset_id: str) -> tuple[str, float | None] | None:
-    """(record id, when it was completed) of a `record.completed` event of the source dataset, else None.
+def source_event(event: dict, source_dataset_id: str) -> tuple[str, float | None, str | None] | None:
+    """(record id, when it was completed, the server's id of it) of a `record.completed` event of the
+    source dataset, else None.
 
     The record id is the one `curate` gives records (the SDK's `record.id`: the server's
     `external_id`), the one export rows and seeds name."""
@@ -36,11 +37,11 @@ def source_event(event: dict, source_dataset_id: str) -> tuple[str, float | None
     record_id = data.get("external_id") or data.get("id")
     if not record_id:
         return None
-    return str(record_id), _epoch(event.get("timestamp"))
+    return str(record_id), _epoch(event.get("timestamp")), str(data["id"]) if data.get("id") else None
 
 
-def make_app(target: str, secret: str, on_record: Callable[[str, float | None], None], on_refused: Callable[[], None],
-             source_dataset_id: str):
+def make_app(target: str, secret: str, on_record: Callable[[str, float | None, str | None], None],
+             on_refused: Callable[[], None], source_dataset_id: str):
     """The FastAPI app that receives the deliveries."""
     from fastapi import FastAPI, Request, Response
     from standardwebhooks.webhooks import Webhook

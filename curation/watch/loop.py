@@ -125,7 +125,7 @@ class Watcher:
         from curation.reviewed_seeds import reviewed_format
 
         self.source = require_dataset(client, plan.source, plan.workspace)
-        _, self.kind = reviewed_format(plan.source, self.source.settings, use="watch")
+        self.fmt, self.kind = reviewed_format(plan.source, self.source.settings, use="watch")
         check_recipe(self.kind, plan.source, self.info)
         import curation.upstream.distilabel  # noqa: F401  (distilabel's imports paid before the first record)
 
@@ -208,13 +208,13 @@ class Watcher:
         self.webhook = None
 
     # --- the queue -----------------------------------------------------------------------------
-    def _received(self, source_id: str, completed_at: float | None) -> None:
-        self.state.receive(source_id, completed_at)
+    def _received(self, source_id: str, completed_at: float | None, server_id: str | None) -> None:
+        self.state.receive(source_id, completed_at, server_id)
 
     def catch_up(self) -> int:
         """Queue the admitted source records that TARGET lacks; returns how many were queued."""
         reviewed = self._reviewed()
-        admitted = [row[c.EXPORT_RECORD_ID] for _, row in reviewed.admitted]
+        admitted = {row[c.EXPORT_RECORD_ID]: record.server_id for record, row in reviewed.admitted}
         return self.state.catch_up(admitted, self._in_target())
 
     def _in_target(self) -> set[str]:
@@ -227,6 +227,33 @@ class Watcher:
         with argilla_errors(f"reading dataset {self.plan.target!r}"):
             target = find_dataset(self.client, self.plan.target, self.plan.workspace)
             return set() if target is None else {i[len(prefix):] for i in external_ids(self.client, target.id, prefix)}
+
+    def _admitted(self, due) -> tuple[dict, object, int]:
+        """({source id: export row} of the `due` records the policy admits, the counts, the min_submitted
+        applied). Each record is read alone by its server id (a delivery or the catch-up gave it), so a
+        micro-batch costs the same in a dataset of a million records; without ids, the dataset is read."""
+        from curation.argilla.records import get_reviewed
+        from curation.export.run import admitted_row, export_parts
+        from curation.export.select import Counts
+
+        options = self.plan.options
+        if any(d.server_id is None for d in due):
+            reviewed = self._reviewed()
+            wanted = {d.source_id for d in due}
+            return ({row[c.EXPORT_RECORD_ID]: row for _, row in reviewed.admitted
+                     if row[c.EXPORT_RECORD_ID] in wanted}, reviewed.counts, reviewed.min_submitted)
+        part = export_parts(self.client, self.source, options.min_submitted)[0]  # the source's own policy
+        counts, rows = Counts(), {}
+        for d in due:
+            found = get_reviewed(self.client, d.server_id)
+            if found is None or found[1] != str(self.source.id):
+                continue  # deleted, or not the source's: not admitted
+            counts.seen += 1
+            row = admitted_row(found[0], self.fmt, options.agreement, part.min_submitted, counts, part.settled,
+                               usernames=lambda user_id: user_id)  # rows here name no annotator
+            if row is not None:
+                rows[row[c.EXPORT_RECORD_ID]] = row
+        return rows, counts, part.min_submitted
 
     def _reviewed(self):
         from curation.reviewed_seeds import read_reviewed
@@ -242,7 +269,7 @@ class Watcher:
             while not self.stopping.is_set():
                 due = self._next_micro_batch()
                 if due:
-                    self.process([d.source_id for d in due])
+                    self.process(due)
         finally:
             self.close()
 
@@ -263,20 +290,20 @@ class Watcher:
         return due
 
     # --- one micro-batch -----------------------------------------------------------------------
-    def process(self, source_ids: list[str]) -> None:
-        """Generate from `source_ids` and push what was made to TARGET; failures go back on the queue."""
+    def process(self, due) -> None:
+        """Generate from the `due` records and push what was made to TARGET; failures go back on the queue."""
         from curation.review.push import push_batch
         from curation.review.records import derived_id
         from curation.reviewed_seeds import dataset_entry, public_url
         from curation.seeds import SeedRows
 
         started = time.perf_counter()
+        source_ids = [d.source_id for d in due]
         try:
-            reviewed = self._reviewed()
+            rows, counts, min_submitted = self._admitted(due)
         except CurationError as exc:
             self._retry(source_ids, f"reading {self.plan.source!r}: {exc}")
             return
-        rows = {row[c.EXPORT_RECORD_ID]: row for _, row in reviewed.admitted}
         skipped = [s for s in source_ids if s not in rows]
         if skipped:
             self.state.mark(skipped, "skipped", error="not admitted by the export policy")
@@ -284,12 +311,12 @@ class Watcher:
         wanted = [s for s in source_ids if s in rows]
         if not wanted:
             return
-        seeds = [seed_for(reviewed.kind, rows[s], self.info) for s in wanted]
+        seeds = [seed_for(self.kind, rows[s], self.info) for s in wanted]
         batches = sorted({rows[s][c.META_BATCH_ID] for s in wanted if rows[s].get(c.META_BATCH_ID)})
         parent = dataset_entry(self.plan.source, workspace=self.source.workspace.name,
-                               server=public_url(self.client.api_url), kind=reviewed.kind, rows=seeds,
-                               batches=batches, agreement=reviewed.agreement, min_submitted=reviewed.min_submitted,
-                               counts=reviewed.counts)
+                               server=public_url(self.client.api_url), kind=self.kind, rows=seeds,
+                               batches=batches, agreement=self.plan.options.agreement, min_submitted=min_submitted,
+                               counts=counts)
         from curation.generate import generate_batch
 
         # `seeds` names the source for the manifest's checks; the rows are the ones read here.

@@ -39,6 +39,7 @@ MAX_DELAY = 300.0  # seconds between two tries of a record that keeps failing
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
     source_id TEXT PRIMARY KEY,
+    server_id TEXT,               -- argilla-server's id of the record: read alone, not with its whole dataset
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_try REAL NOT NULL DEFAULT 0,
@@ -66,6 +67,7 @@ class Due:
     source_id: str
     attempts: int
     received_at: float
+    server_id: str | None
 
 
 class WatchState:
@@ -84,7 +86,7 @@ class WatchState:
         self._db.close()
 
     # --- deliveries -----------------------------------------------------------------------------
-    def receive(self, source_id: str, submitted_at: float | None = None) -> bool:
+    def receive(self, source_id: str, submitted_at: float | None = None, server_id: str | None = None) -> bool:
         """A completed source record: pending unless it is already pending or pushed. Returns whether it is new
         work (a duplicate delivery, or a record completed again after an edit, is not)."""
         now = time.time()
@@ -95,10 +97,12 @@ class WatchState:
                 self._count("duplicates")
                 return False
             self._db.execute(
-                "INSERT INTO sources (source_id, state, received_at, submitted_at) VALUES (?, 'pending', ?, ?) "
+                "INSERT INTO sources (source_id, server_id, state, received_at, submitted_at) "
+                "VALUES (?, ?, 'pending', ?, ?) "
                 "ON CONFLICT(source_id) DO UPDATE SET state = 'pending', attempts = 0, next_try = 0, "
-                "received_at = excluded.received_at, submitted_at = excluded.submitted_at, error = NULL",
-                (source_id, now, submitted_at))
+                "server_id = COALESCE(excluded.server_id, server_id), received_at = excluded.received_at, "
+                "submitted_at = excluded.submitted_at, error = NULL",
+                (source_id, server_id, now, submitted_at))
             self._changed.notify_all()
             return True
 
@@ -107,9 +111,9 @@ class WatchState:
         with self._lock:
             self._count("refused")
 
-    def catch_up(self, admitted: list[str], in_target: set[str]) -> int:
-        """At start: records in TARGET are pushed; admitted ones not in TARGET and not pending become
-        pending (deliveries missed while down, failures given up on). Returns how many became pending."""
+    def catch_up(self, admitted: dict[str, str | None], in_target: set[str]) -> int:
+        """At start: records in TARGET are pushed; admitted ones (source id -> server id) not in TARGET and
+        not pending become pending (deliveries missed while down, failures). Returns how many became pending."""
         now, added = time.time(), 0
         with self._changed:
             known = dict(self._db.execute("SELECT source_id, state FROM sources"))
@@ -119,13 +123,13 @@ class WatchState:
                         "INSERT INTO sources (source_id, state, received_at, done_at) VALUES (?, 'pushed', ?, ?) "
                         "ON CONFLICT(source_id) DO UPDATE SET state = 'pushed', done_at = excluded.done_at, "
                         "error = NULL", (source_id, now, now))
-            for source_id in admitted:
+            for source_id, server_id in admitted.items():
                 if source_id in in_target or known.get(source_id) == "pending":
                     continue
                 self._db.execute(
-                    "INSERT INTO sources (source_id, state, received_at) VALUES (?, 'pending', ?) "
+                    "INSERT INTO sources (source_id, server_id, state, received_at) VALUES (?, ?, 'pending', ?) "
                     "ON CONFLICT(source_id) DO UPDATE SET state = 'pending', attempts = 0, next_try = 0, "
-                    "error = NULL", (source_id, now))
+                    "server_id = COALESCE(excluded.server_id, server_id), error = NULL", (source_id, server_id, now))
                 added += 1
             # A record generated but not marked pushed when the watcher died: generate it again (the
             # record id makes a second push of it a no-op).
@@ -148,7 +152,7 @@ class WatchState:
         """Pending (and failing) records whose next try has come, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT source_id, attempts, received_at FROM sources WHERE state IN ('pending', 'failed') "
+                "SELECT source_id, attempts, received_at, server_id FROM sources WHERE state IN ('pending', 'failed') "
                 "AND next_try <= ? "
                 "ORDER BY received_at, source_id LIMIT ?", (time.time(), limit)).fetchall()
         return [Due(*row) for row in rows]
