@@ -1,16 +1,19 @@
-"""Deita selection (curation.deita_select) against an independent calculation on a fixture written here."""
+"""Deita selection (curation.deita_select) against an independent calculation on a fixture written here, and the
+scalable walk (select_indexes) against the rule computed the brute-force way on random data with planted near-copies."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from curation.batch import load_batch
 from curation.cli import main
-from curation.deita_select import card_lines, select, select_batch
+from curation.deita_select import card_lines, deita_score, select, select_batch, select_indexes
 from curation.embeddings import INSTRUCTION_EMBEDDING
+from curation.errors import BadInput
 from tests.embeddings.conftest import write_sft_batch
 
 THRESHOLD = 0.1  # cosine distance: about 25.8 degrees between two unit vectors in a plane
@@ -140,3 +143,122 @@ def test_select_embeds_rows_that_have_no_embedding(tmp_path, curation_home):
     # Rows 0 and 1 have the same instruction (distance 0): only the better (b) is kept.
     assert [r["instruction"] for r in kept].count("How do I bake sourdough bread at home?") == 1
     assert kept[0]["complexity_score"] == 6 and all(len(r[INSTRUCTION_EMBEDDING]) == 576 for r in kept)
+
+
+# --- The scalable walk (select_indexes) against the rule computed the brute-force way -------------------------
+
+
+def brute_force(scores, embeddings, k: int, threshold: float) -> list[int]:
+    """Deita's rule as it was first written here: every vector normalized in float64, rows best score first
+    (stable), each compared with every kept row."""
+    vectors = np.asarray(embeddings, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms == 0, 1, norms)
+    kept: list[int] = []
+    for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if len(kept) >= k:
+            break
+        if not kept or float(np.min(1 - unit[kept] @ unit[i])) > threshold:
+            kept.append(i)
+    return kept
+
+
+def planted(n: int, dim: int, seed: int, *, copies: float = 0.3, spread: float = 0.5, ties: int = 20):
+    """(scores, float32 embeddings): clustered random vectors, a share of them near-copies of an earlier row at
+    cosine distances spread around the usual thresholds; scores drawn from `ties` values, so many tie."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((max(2, n // 50), dim))
+    vectors = centers[rng.integers(0, len(centers), n)] + rng.standard_normal((n, dim))
+    for row in np.flatnonzero(rng.random(n) < copies)[1:]:
+        source = vectors[rng.integers(0, row)]
+        vectors[row] = source + rng.uniform(0, spread) * np.linalg.norm(source) / np.sqrt(dim) * rng.standard_normal(dim)
+    scores = rng.integers(1, ties + 1, n).astype(np.float64)
+    return scores, vectors.astype(np.float32)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.02, 0.05, 0.1, 0.2, 0.5])
+@pytest.mark.parametrize("block", [1, 7, 64, 1024])
+def test_select_indexes_is_the_brute_force_rule(threshold, block):
+    scores, vectors = planted(600, 24, seed=int(threshold * 100) + block)
+    for k in (1, 5, 150, 10_000):  # 10,000: more than can be kept, the walk reaches the last row
+        expected = brute_force(scores, vectors, k, threshold)
+        assert select_indexes(scores, vectors, k, threshold, block=block) == expected
+    if threshold >= 0.1:
+        assert len(expected) < len(scores)  # the planted copies were close enough to be dropped
+
+
+def test_ties_keep_row_order_and_k_stops_the_walk():
+    scores = np.array([1.0, 2.0, 2.0, 2.0, 1.0])
+    vectors = np.eye(5, dtype=np.float32)
+    assert select_indexes(scores, vectors, 3, 0.1) == [1, 2, 3]
+    assert select_indexes(scores, vectors, 9, 0.1, block=2) == [1, 2, 3, 0, 4]
+    vectors[3] = vectors[1]  # a copy of a better row of the same block is dropped, the next one kept
+    assert select_indexes(scores, vectors, 3, 0.1, block=4) == [1, 2, 0]
+
+
+def test_pairs_at_the_threshold_are_decided_by_the_float64_rule():
+    """Copies placed within 1e-6 of the threshold, inside the float32 screen's margin: the float64 rule decides."""
+    rng = np.random.default_rng(7)
+    dim, threshold = 64, 0.1
+    base = rng.standard_normal((200, dim))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    rows = [base]
+    for gap in rng.uniform(-1e-6, 1e-6, (3, 200)):
+        noise = rng.standard_normal((200, dim))
+        noise -= (noise * base).sum(axis=1, keepdims=True) * base  # orthogonal to its source
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        angle = np.arccos(1 - threshold - gap)[:, None]
+        rows.append(np.cos(angle) * base + np.sin(angle) * noise)
+    vectors = np.concatenate(rows)
+    scores = rng.random(len(vectors))
+    for block in (16, 1024):
+        expected = brute_force(scores, vectors, 10_000, threshold)
+        assert select_indexes(scores, vectors, 10_000, threshold, block=block) == expected
+    assert 200 < len(expected) < 800  # some copies kept, some dropped: the cases were really at the edge
+
+
+def test_float16_and_memory_mapped_embeddings(tmp_path):
+    scores, vectors = planted(500, 32, seed=3)
+    half = vectors.astype(np.float16)
+    assert select_indexes(scores, half, 100, 0.1, block=64) == brute_force(scores, half, 100, 0.1)
+    mapped = np.lib.format.open_memmap(tmp_path / "e.npy", mode="w+", dtype=np.float32, shape=vectors.shape)
+    mapped[:] = vectors
+    mapped.flush()
+    readonly = np.load(tmp_path / "e.npy", mmap_mode="r")
+    assert select_indexes(scores, readonly, 100, 0.1) == brute_force(scores, vectors, 100, 0.1)
+
+
+def test_select_on_rows_is_select_indexes_on_their_deita_scores():
+    scores, vectors = planted(300, 16, seed=5)
+    rows = [{"complexity_score": s, "quality_score": 2.0, INSTRUCTION_EMBEDDING: v.tolist()} for s, v in zip(scores, vectors)]
+    rows[4]["quality_score"] = None  # one score alone
+    expected = brute_force([deita_score(r) for r in rows], vectors, 120, 0.1)
+    assert select(rows, 120, 0.1).kept == expected
+
+
+@pytest.mark.parametrize("scores, vectors, message", [
+    ([1.0, float("nan")], [[1.0, 0.0], [0.0, 1.0]], "score of row 1 is NaN"),
+    ([1.0, 2.0], [[1.0, 0.0], [float("nan"), 1.0]], "row 1's embedding is not finite (NaN or infinity)"),
+    ([1.0, 2.0, 3.0], [[1.0, 0.0], [0.0, 1.0]], "Deita selection wants N scores and N × d embeddings, got (3,) and (2, 2)"),
+])
+def test_select_indexes_refuses_bad_arrays_in_one_line(scores, vectors, message):
+    with pytest.raises(BadInput) as caught:
+        select_indexes(scores, vectors, 2)
+    assert str(caught.value) == message
+
+
+def test_a_large_kept_set_takes_smaller_blocks_and_selects_the_same(monkeypatch):
+    """A block's products are capped (`_SIMS`); with a cap of 100 the blocks shrink to 16 candidates once 6 rows are kept."""
+    from curation import deita_select
+
+    monkeypatch.setattr(deita_select, "_SIMS", 100)
+    scores, vectors = planted(800, 16, seed=11)
+    for threshold in (0.05, 0.3):
+        assert select_indexes(scores, vectors, 10_000, threshold) == brute_force(scores, vectors, 10_000, threshold)
+
+
+def test_rows_with_embeddings_of_different_lengths_are_refused_in_one_line():
+    rows = [{"complexity_score": 1.0, INSTRUCTION_EMBEDDING: [1.0, 0.0]}, {"complexity_score": 2.0, INSTRUCTION_EMBEDDING: [1.0]}]
+    with pytest.raises(BadInput) as caught:
+        select(rows, 2)
+    assert str(caught.value) == f"the rows' {INSTRUCTION_EMBEDDING} vectors have different lengths [1, 2]"
