@@ -127,7 +127,8 @@ def main(records: int, pace: float, recipe: str, max_new_tokens: int, window: fl
             command = [sys.executable, "-c", "from curation.cli import main; main()", "watch", source, "--recipe",
                        recipe, "--into", target, "-w", workspace, "--listen", f"127.0.0.1:{free_port()}",
                        "--window", str(window), "--max-new-tokens", str(max_new_tokens)]
-            watcher = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+            watcher = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
+                                       start_new_session=True)
             while "Watching " not in log.read_text():
                 if watcher.poll() is not None:
                     raise SystemExit(f"the watcher stopped: {log.read_text()}")
@@ -164,8 +165,8 @@ def main(records: int, pace: float, recipe: str, max_new_tokens: int, window: fl
             watcher = None
             floor = baseline(client, source, workspace, recipe, max_new_tokens)
         finally:
-            if watcher is not None:
-                watcher.kill()
+            if watcher is not None:  # its whole group: distilabel's step processes too
+                os.killpg(watcher.pid, signal.SIGKILL)
             embedded.stop(tmp / "server")
     missing = len(submitted) - len(latencies)
     click.echo(f"curate watch, {recipe} on the bundled model (--max-new-tokens {max_new_tokens}, --window {window:g}); "

@@ -71,7 +71,7 @@ def watch(source, recipe, target, workspace, config_path, listen, url, window, m
 
     # pydantic's notes on distilabel's and argilla's models, once per micro-batch otherwise: noise in a service's log.
     warnings.filterwarnings("ignore", module="pydantic")
-    warnings.filterwarnings("ignore", message="Returning anything other than `self`")
+    warnings.filterwarnings("ignore", message="A custom validator is returning a value other than `self`")
 
     plan = WatchPlan(source=source, target=target, options=GenerationOptions(recipe=recipe, **options),
                      workspace=workspace, listen=listen, url=url, window=window, max_batch=max_batch,

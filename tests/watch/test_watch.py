@@ -10,6 +10,7 @@ with 5 records, one per source record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -50,14 +51,33 @@ class Watch:
     def start(self) -> None:
         env = {**os.environ, "CURATION_HOME": str(self.home), **self.env}
         out = self.log.open("a")
+        # Its own process group, so that kill() takes distilabel's step processes too, as a service
+        # manager's kill of the watcher's group does.
         self.process = subprocess.Popen([sys.executable, "-c", "from curation.cli import main; main()", *self.args],
-                                        stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+                                        stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
+                                        start_new_session=True)
         self.wait_for("Watching ")
+
+    def kill(self) -> None:
+        """kill -9 of the watcher's whole process group."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self, timeout: float = 300) -> int:
+        """SIGTERM, then its exit status; a watcher that does not stop in time is killed (and fails the test)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -9
 
     def output(self) -> str:
         return self.log.read_text()
 
-    def wait_for(self, text: str, timeout: float = 120) -> None:
+    def wait_for(self, text: str, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.output():
             assert self.process.poll() is None, self.output()
@@ -192,8 +212,7 @@ def test_completed_records_reach_the_target_once_across_duplicates_forgeries_and
         assert "record(s) of" in watch.output() and watch.output().count("record(s) of") <= 3
 
         # kill -9, two more submits while it is down, a restart: the catch-up finds them.
-        watch.process.send_signal(signal.SIGKILL)
-        watch.process.wait(30)
+        watch.kill()
         submit(annotator, dataset, ids[3:])
         watch.start()
         records = wait_for_records(argilla_client, target, review_workspace, 5, watch)
@@ -214,10 +233,8 @@ def test_completed_records_reach_the_target_once_across_duplicates_forgeries_and
         assert "Watcher (" in CliRunner().invoke(main, ["status", target, "--workspace", review_workspace]).output
         assert webhook.secret not in watch.output()
     finally:
-        if watch.process.poll() is None:
-            watch.process.send_signal(signal.SIGTERM)
-    # SIGTERM: a clean stop that removes the webhook.
-    assert watch.process.wait(120) == 0, watch.output()
+        stopped = watch.stop()  # SIGTERM: a clean stop that removes the webhook
+    assert stopped == 0, watch.output()
     assert "Stopped; the webhook is removed." in watch.output()
     assert not [w for w in argilla_client.webhooks if w.url == watch.url(target)]
 
@@ -241,8 +258,8 @@ def test_a_model_server_that_is_down_delays_the_record_and_never_drops_it(home, 
         assert record.id == derived_id("responses", ids[0])
         assert record.fields["instruction"] == INSTRUCTIONS[0]
     finally:
-        watch.process.send_signal(signal.SIGTERM)
-    assert watch.process.wait(120) == 0, watch.output()
+        stopped = watch.stop()
+    assert stopped == 0, watch.output()
 
 
 def test_a_watcher_on_the_production_server(home, argilla_pg_server):
@@ -263,8 +280,8 @@ def test_a_watcher_on_the_production_server(home, argilla_pg_server):
         (record,) = wait_for_records(client, target, workspace, 1, watch)
         assert record.id == derived_id(RECIPE, ids[0]) and record.suggestions
     finally:
-        watch.process.send_signal(signal.SIGTERM)
-    assert watch.process.wait(120) == 0, watch.output()
+        stopped = watch.stop()
+    assert stopped == 0, watch.output()
     assert not [w for w in client.webhooks if w.url == watch.url(target)]
 
 
