@@ -24,6 +24,24 @@ def generation_options(func):
     return func
 
 
+def die_with_parent() -> None:
+    """Every process forked from here on (distilabel's step processes, theirs) is killed when its parent
+    dies (Linux's PR_SET_PDEATHSIG): a watcher killed with -9 mid-micro-batch leaves no process waiting
+    forever on a queue nobody feeds."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def in_child() -> None:
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+    os.register_at_fork(after_in_child=in_child)
+
+
 @click.command()
 @click.argument("source")
 @click.option("--recipe", required=True, type=click.Choice([n for n, r in RECIPES.items() if r.seed_columns]),
@@ -92,5 +110,6 @@ def watch(source, recipe, target, workspace, config_path, listen, url, window, m
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    die_with_parent()
     watcher.run()
     click.echo("Stopped; the webhook is removed.")

@@ -51,18 +51,30 @@ class Watch:
     def start(self) -> None:
         env = {**os.environ, "CURATION_HOME": str(self.home), **self.env}
         out = self.log.open("a")
-        # Its own process group, so that kill() takes distilabel's step processes too, as a service
-        # manager's kill of the watcher's group does.
+        # Its own process group: kill() can tell whether anything it forked outlived it.
         self.process = subprocess.Popen([sys.executable, "-c", "from curation.cli import main; main()", *self.args],
                                         stdout=out, stderr=subprocess.STDOUT, text=True, env=env,
                                         start_new_session=True)
         self.wait_for("Watching ")
 
     def kill(self) -> None:
-        """kill -9 of the watcher's whole process group."""
+        """kill -9 of the watcher's process; the processes it forked must not outlive it."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+        deadline = time.monotonic() + 30
+        while self.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = self.group_alive()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
+        assert not left, "processes the watcher forked outlived its kill -9"
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def stop(self, timeout: float = 300) -> int:
         """SIGTERM, then its exit status; a watcher that does not stop in time is killed (and fails the test)."""
@@ -71,7 +83,7 @@ class Watch:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             return -9
 
     def output(self) -> str:
