@@ -21,6 +21,18 @@ from urllib.parse import quote
 RECORD_COMPLETED = "record.completed"
 
 
+def require_listener() -> None:
+    """FastAPI and uvicorn are the `watch` extra's: a one-line error without them."""
+    from curation.errors import BadInput
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise BadInput(f"curate watch needs its webhook listener's packages ({exc.name} is missing)",
+                       hint="pip install 'curation[watch]'") from None
+
+
 def route(target: str) -> str:
     return f"/watch/{quote(target, safe='')}"
 

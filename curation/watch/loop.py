@@ -34,7 +34,7 @@ from pathlib import Path
 
 from curation import contract as c
 from curation.errors import BadInput, CurationError
-from curation.watch.listener import RECORD_COMPLETED, Listener, make_app, route
+from curation.watch.listener import RECORD_COMPLETED, Listener, make_app, require_listener, route
 from curation.watch.state import MAX_ATTEMPTS, MAX_DELAY, WatchState, watch_dir, write_watcher
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
@@ -113,6 +113,7 @@ class Watcher:
         self.echo = echo
         self.stopping = threading.Event()
         check_plan(plan)
+        require_listener()
         from pipelines import get_recipe
 
         self.info = get_recipe(plan.recipe).info
