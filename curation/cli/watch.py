@@ -49,9 +49,8 @@ def die_with_parent() -> None:
 @click.option("--into", "target", required=True, help="The Argilla dataset the results are pushed to (created if needed).")
 @WORKSPACE_OPTION
 @CONFIG_OPTION
-@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, envvar="CURATION_WATCH_LISTEN", show_envvar=True,
-              help="HOST:PORT the webhook listener binds.")
-@click.option("--url", envvar="CURATION_WATCH_URL", show_envvar=True,
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT the webhook listener binds.")
+@click.option("--url",
               help="The listener's URL as the Argilla server reaches it (default: http://HOST:PORT of --listen).")
 @click.option("--window", type=click.FloatRange(min=0), default=DEFAULT_WINDOW, show_default=True,
               help="Seconds to gather records after the first one before generating.")
