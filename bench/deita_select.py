@@ -35,10 +35,8 @@ in the same order (the rule is exact, not approximate).
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.util
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from curation.deita_select import deita_score, select, select_indexes  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dedup import peak_mb, reset_peak  # noqa: E402  (bench/dedup.py: one peak-RSS reading for every bench)
 
 COLUMN = "instruction_embedding"
 CHUNK = 65_536
@@ -89,25 +90,6 @@ def baseline_select(rows: list[dict], k: int, threshold: float, column: str = CO
         if not kept or float(np.min(1 - unit[kept] @ unit[i])) > threshold:
             kept.append(i)
     return kept
-
-
-def peak_mb() -> float:
-    """The process's peak RSS since `reset_peak` (else since it started), in MB."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(status.split("VmHWM:")[1].split()[0]) / 1024  # KiB
-    except (OSError, IndexError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def reset_peak() -> float:
-    """Start the peak RSS again from what the process holds now (Linux: /proc/self/clear_refs); the RSS now, MB."""
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-    return peak_mb()
 
 
 def as_rows(scores: np.ndarray, vectors: np.ndarray) -> list[dict]:
