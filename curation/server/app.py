@@ -178,6 +178,10 @@ def setup(credentials: dict) -> dict:
     from curation.upstream.argilla_server import migrate_db
 
     migrate_db(revision="head")
+    from curation.server import record_order_index
+    from curation.upstream.argilla_server import sync_engine
+
+    record_order_index.ensure(sync_engine)
     import_engines()
     speed_up_writes()  # the SQLite file turns to WAL here, before the server processes open it
     from curation.server.reindex import check_and_repair
