@@ -367,6 +367,10 @@ def stage_reviewed(args, stages: list[str], folder: Path) -> None:
     state = folder / "bench-round.json"
     results = {}
     for size in sorted({max(1, args.reviewed // 5), args.reviewed}):
+        if logged_so_far(state) > size:  # a kept server's dataset only grows: it cannot be measured smaller
+            print(f"(R={size:,} skipped: the kept server in {folder} already holds {logged_so_far(state):,} "
+                  "reviewed records)", flush=True)
+            continue
         with server(folder, args.port, args.reviewed_engine) as (info, env):
             dataset, users = reviewed_dataset(rg.Argilla(api_url=info.url, api_key=info.api_key))
             grow_to(dataset, users, min(size, max(args.api_records, logged_so_far(state))), state)

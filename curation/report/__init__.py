@@ -10,28 +10,38 @@ from __future__ import annotations
 
 
 def review_report(dataset_name: str, workspace: str | None = None, client=None) -> dict:
-    """Every figure of the report for Argilla dataset `dataset_name`, as JSON-ready values."""
-    from curation.report.figures import compute_figures
-    from curation.report.read import read_dataset
-    from curation.report.rounds import rounds_of
+    """Every figure of the report for Argilla dataset `dataset_name`, as JSON-ready values.
+
+    The dataset (and its overlap part) is read once, streamed past every tally: the figures', the
+    conflicts' and its round's; the walk back through earlier rounds reads each of those once too."""
+    from curation.report.figures import FigureTally
+    from curation.report.rounds import rounds_of, scan_round
+    from curation.review.adjudicate import ConflictTally
 
     if client is None:
         from curation.argilla.client import connect
 
         client = connect()
-    view = read_dataset(dataset_name, workspace, client=client)
-    figures = compute_figures(view)
+    tallies: dict = {}
+
+    def report_tallies(view):
+        from curation.argilla.datasets import require_dataset
+        from curation.review.siblings import parts
+
+        figures = tallies["figures"] = FigureTally(view.questions, view.kind)
+        dataset = require_dataset(client, view.name, view.workspace)
+        conflicts = tallies["conflicts"] = ConflictTally(client, parts(client, dataset))
+        tallies["view"] = view
+
+        def visit(record, reviewed, part):
+            figures.add(record)
+            conflicts.add(reviewed, part)
+        return visit
+
+    last = scan_round(client, dataset_name, workspace, also=report_tallies)
+    view = tallies["view"]
+    figures = tallies["figures"].figures(view)
     figures["parts"] = list(view.parts)  # the dataset and its overlap part (`--overlap-policy adaptive`)
-    figures["conflicts"] = _conflicts(client, dataset_name, workspace)
-    figures["rounds"] = rounds_of(client, view)
+    figures["conflicts"] = tallies["conflicts"].result()
+    figures["rounds"] = rounds_of(client, last)
     return figures
-
-
-def _conflicts(client, dataset_name: str, workspace: str | None) -> dict | None:
-    """Conflicts open and resolved (`curate adjudicate`), as `curate status` counts them (over the
-    dataset's overlap part too)."""
-    from curation.argilla.datasets import require_dataset
-    from curation.review.siblings import parts
-    from curation.review.status import conflicts_of
-
-    return conflicts_of(client, parts(client, require_dataset(client, dataset_name, workspace)))

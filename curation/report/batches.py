@@ -17,15 +17,36 @@ NOT_HERE = "not on this machine"
 
 def batches_behind(records: list[RecordView]) -> list[dict]:
     """One entry per batch id found in the records (oldest id first), plus records without one."""
-    counts = Counter(str(r.metadata[META_BATCH_ID]) for r in records if r.metadata.get(META_BATCH_ID))
-    recipes = {str(r.metadata[META_BATCH_ID]): r.metadata.get(META_RECIPE)
-               for r in records if r.metadata.get(META_BATCH_ID)}
-    finder = BatchFinder()
-    entries = [_entry(batch_id, counts[batch_id], recipes[batch_id], finder) for batch_id in sorted(counts)]
-    orphans = len(records) - sum(counts.values())
-    if orphans:
-        entries.append({**_empty(None, orphans, None), "note": "records without a batch_id"})
-    return entries
+    counts = BatchCounts()
+    for record in records:
+        counts.add(record)
+    return counts.result()
+
+
+class BatchCounts:
+    """Records per batch id (metadata `batch_id`), gathered record by record; `result` looks the
+    batches up on this machine."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.recipes: dict[str, object] = {}
+        self.records = 0
+
+    def add(self, record: RecordView) -> None:
+        self.records += 1
+        if record.metadata.get(META_BATCH_ID):
+            batch_id = str(record.metadata[META_BATCH_ID])
+            self.counts[batch_id] += 1
+            self.recipes[batch_id] = record.metadata.get(META_RECIPE)
+
+    def result(self) -> list[dict]:
+        finder = BatchFinder()
+        entries = [_entry(batch_id, self.counts[batch_id], self.recipes[batch_id], finder)
+                   for batch_id in sorted(self.counts)]
+        orphans = self.records - sum(self.counts.values())
+        if orphans:
+            entries.append({**_empty(None, orphans, None), "note": "records without a batch_id"})
+        return entries
 
 
 def _empty(batch_id: str | None, records: int, recipe: str | None) -> dict:

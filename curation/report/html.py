@@ -150,7 +150,7 @@ def _rounds(rounds: list[dict] | None) -> str:
                       "edit distance", "judge chose as humans", "judge rating equal", "held out", "note"], rows)
             + '<p class="note">A round is one reviewed dataset; the one before it is the dataset a batch behind '
               "its records was seeded from (<code>--seeds argilla:</code>). Acceptance: records the export policy "
-              "admits of those reviewed. Edited and mean edit distance (1 - difflib's ratio): over the admitted sft "
+              "admits of those reviewed. Edited and mean edit distance (characters inserted and deleted over both texts' length): over the admitted sft "
               "responses. Judge agreement: over the records not held out (records a batch's manifest names as "
               "examples).</p>")
 

@@ -1,8 +1,8 @@
 """What the report reads from Argilla: the dataset's questions and, for every record, its
 metadata, the AI's suggestions and each annotator's answer with its timestamps.
 
-Everything goes through the boundary package `curation.argilla`; record fields are not kept
-(the report needs none of them), so a large dataset costs little memory. A dataset with an overlap
+Everything goes through the boundary package `curation.argilla`. `scan_dataset` streams the records
+past a visitor (the report's tallies), keeping none of them. A dataset with an overlap
 sibling (`curate push --overlap-policy adaptive`) is read with it: the records of both parts.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from curation import contract as c
 from curation.argilla.datasets import require_dataset
 from curation.argilla.errors import argilla_errors
 from curation.argilla.records import iter_records
-from curation.argilla.responses import reviewed
+from curation.argilla.responses import Reviewed, reviewed
 from curation.argilla.usernames import Usernames
 
 DONE = ("submitted", "discarded")  # a draft is work in progress, not a review
@@ -57,8 +57,16 @@ class DatasetView:
     parts: tuple[str, ...] = ()  # the datasets read: this one, and its overlap part when it has one
 
 
-def read_dataset(name: str, workspace: str | None = None, client=None) -> DatasetView:
-    """Dataset `name` with every record's metadata, suggestions and answers (its overlap part's too)."""
+Visit = Callable[[RecordView, Reviewed, Any], None]
+
+
+def scan_dataset(name: str, workspace: str | None, client, visitor: Callable[[DatasetView], Visit]) -> DatasetView:
+    """Dataset `name` (records left out) after one streamed pass over it and its overlap part.
+
+    `visitor(view)` is called once, before the first record, with the dataset's view; the function it
+    returns is called for each record as `visit(record, reviewed, part)`: the report's view of the
+    record, the boundary's `Reviewed` (fields and answers, as export reads them) and the SDK dataset it
+    came from. A record an offset page repeats is visited once."""
     if client is None:
         from curation.argilla.client import connect
 
@@ -71,13 +79,19 @@ def read_dataset(name: str, workspace: str | None = None, client=None) -> Datase
         fields = {f.name for f in dataset.settings.fields}
         workspace_name = dataset.workspace.name
     usernames = Usernames(client)
-    records, read = [], parts(client, dataset)
+    read, seen = parts(client, dataset), set()  # the one thing kept per record: its id
+    view = DatasetView(name=dataset.name, workspace=workspace_name, kind=kind_of(fields, questions),
+                       questions=questions, records=[], parts=tuple(part.name for part in read))
+    visit = visitor(view)
     for part in read:
         question_names = {str(q.id): q.name for q in part.settings.questions}  # ids are each dataset's own
-        records += [_record(item, question_names, usernames)
-                    for item in iter_records(client, part.id, include=("responses", "suggestions"))]
-    return DatasetView(name=dataset.name, workspace=workspace_name, kind=kind_of(fields, questions),
-                       questions=questions, records=records, parts=tuple(part.name for part in read))
+        for item in iter_records(client, part.id, include=("responses", "suggestions")):
+            record = reviewed(item)
+            if record.id in seen:
+                continue
+            seen.add(record.id)
+            visit(_record(item, record, question_names, usernames), record, part)
+    return view
 
 
 def kind_of(fields, questions) -> str | None:
@@ -89,8 +103,8 @@ def kind_of(fields, questions) -> str | None:
     return None
 
 
-def _record(item: dict, question_names: dict[str, str], usernames: Usernames) -> RecordView:
-    record = reviewed(item)  # the boundary's reading of values; timestamps come from the same list
+def _record(item: dict, record: Reviewed, question_names: dict[str, str], usernames: Usernames) -> RecordView:
+    # `record`: the boundary's reading of `item`'s values; timestamps come from the same list.
     answers = tuple(
         Answer(user=usernames(review.user_id), status=review.status, values=review.values,
                inserted_at=parse_time(raw["inserted_at"]), updated_at=parse_time(raw["updated_at"]))

@@ -11,7 +11,7 @@ Per round:
   majority agreement, each record's own dataset's min_submitted (a dataset pushed with
   --overlap-policy adaptive counts its overlap part too), adjudications first); `acceptance` = admitted / reviewed;
 - sft: `edited_share`, the share of admitted rows whose response the annotators changed (export's
-  `edited` column), and `mean_edit_distance` over those rows: 1 - difflib's similarity ratio
+  `edited` column), and `mean_edit_distance` over those rows: the normalized edit distance
   between the proposal and the final text, as the report's AI feedback section measures it
   (0 unchanged, 1 nothing in common), not a count of characters;
 - preference: `judge_agreement_chosen`, the share of records where the judge's first place is the
@@ -31,8 +31,8 @@ from curation import contract as c
 from curation.batch import Batch, find_batch, lineage
 from curation.errors import BadInput, BatchNotFound
 from curation.report.batches import BatchFinder
-from curation.report.feedback import edit_distance, judge_tallies, share
-from curation.report.read import DONE, DatasetView, read_dataset
+from curation.report.feedback import JudgeTally, edit_distance, judge_delta, judge_ratings, share
+from curation.report.read import DONE, DatasetView, RecordView, scan_dataset
 
 EXAMPLE_KEYS = ("judge_examples", "examples")
 _FORMAT_OF_KIND = {"sft": "sft", "preference": "dpo"}  # the export format that admits a kind's records
@@ -48,15 +48,121 @@ class _Links:
     missing: list[str] = dataclasses.field(default_factory=list)
 
 
-def rounds_of(client, view: DatasetView) -> list[dict]:
-    """The rounds that end with `view`'s dataset, oldest first (see the module's docstring)."""
-    chain: list[tuple[DatasetView, str | None]] = []
+class RoundTally:
+    """One round's figures gathered record by record, in the same pass as the report's (a visitor of
+    `scan_dataset`): records reviewed, the export policy's admitted records and their edits, the judge
+    against humans, and the batch ids behind the records.
+
+    For preference datasets each record's judge tally is kept (a few ints) until the examples to hold
+    out are known: they are named by the batches behind this round and later ones."""
+
+    def __init__(self, client, view: DatasetView):
+        from curation.export.formats import FORMATS
+        from curation.export.select import Counts
+
+        self.client, self.view = client, view
+        self.fmt = FORMATS[_FORMAT_OF_KIND[view.kind]] if view.kind in _FORMAT_OF_KIND else None
+        self.ratings = judge_ratings(view.questions)
+        self.reviewed = self.admitted = self.edited = 0
+        self.distance = 0.0
+        self.judge = JudgeTally()
+        self.judged: dict[str, JudgeTally] = {}  # record id -> its judge tally (preference)
+        self.batch_ids: set[str] = set()
+        self.ids: set[str] = set()  # to count the examples held out
+        self.counts = Counts()
+        self._parts: dict[str, object] = {}  # part id -> export's Part (min_submitted, adjudications)
+
+    def add(self, record: RecordView, reviewed, part) -> None:
+        from curation.export.run import admitted_row
+
+        self.reviewed += any(a.status in DONE for a in record.answers)
+        self.ids.add(record.id)
+        if record.metadata.get(c.META_BATCH_ID):
+            self.batch_ids.add(str(record.metadata[c.META_BATCH_ID]))
+        if self.fmt is not None:
+            info = self._part(part)
+            row = admitted_row(reviewed, self.fmt, "majority", info.min_submitted, self.counts, info.settled,
+                               usernames=str)
+            if row is not None:
+                self.admitted += 1
+                if self.view.kind == "sft":
+                    self.edited += bool(row["edited"])
+                    self.distance += edit_distance(str(reviewed.fields.get(c.GENERATED_RESPONSE) or ""),
+                                                   row["messages"][-1]["content"])
+        if self.view.kind == "preference":
+            delta, _ = judge_delta(record, self.ratings)
+            self.judge += delta
+            if delta != JudgeTally():
+                self.judged[record.id] = delta
+
+    def _part(self, part):
+        """The export's view of `part` (each part counts against its own min_submitted and adjudications)."""
+        key = str(part.id)
+        if key not in self._parts:
+            from curation.export.run import Part, adjudications
+            from curation.export.select import default_min_submitted
+
+            self._parts[key] = Part(part.name, part.id, default_min_submitted(part.settings),
+                                    adjudications(self.client, part))
+        return self._parts[key]
+
+    def figures(self, examples: set[str]) -> dict:
+        """The round's figures, the records in `examples` held out of the judge's; figures that do not apply
+        to its kind are None."""
+        view, admitted = self.view, self.admitted if self.fmt is not None else None
+        chosen = ratings = None
+        if view.kind == "preference":
+            judge = dataclasses.replace(self.judge)
+            for record_id in examples:
+                if record_id in self.judged:
+                    judge -= self.judged[record_id]
+            chosen, ratings = share(judge.agreed, judge.records), share(judge.exact, judge.pairs)
+        sft = view.kind == "sft"
+        return {
+            "dataset": view.name,
+            "workspace": view.workspace,
+            "kind": view.kind,
+            "reviewed": self.reviewed,
+            "admitted": admitted,
+            "acceptance": share(admitted, self.reviewed) if admitted is not None else None,
+            "edited_share": share(self.edited, admitted) if sft else None,
+            "mean_edit_distance": share(self.distance, admitted) if sft else None,
+            "judge_agreement_chosen": chosen,
+            "judge_agreement_ratings": ratings,
+            "examples_held_out": len(examples & self.ids),
+        }
+
+
+def scan_round(client, name: str, workspace: str | None, also=None) -> RoundTally:
+    """One pass over dataset `name` into a `RoundTally`; `also(view)` returns more visitors' calls for
+    the same records (the report's own tallies), or nothing."""
+    tallies: list[RoundTally] = []
+
+    def visitor(view: DatasetView):
+        tally = RoundTally(client, view)
+        tallies.append(tally)
+        more = also(view) if also is not None else None
+        if more is None:
+            return tally.add
+
+        def both(record, reviewed, part):
+            tally.add(record, reviewed, part)
+            more(record, reviewed, part)
+        return both
+
+    scan_dataset(name, workspace, client, visitor)
+    return tallies[0]
+
+
+def rounds_of(client, last: RoundTally) -> list[dict]:
+    """The rounds that end with `last`'s dataset, oldest first (see the module's docstring)."""
+    chain: list[tuple[RoundTally, str | None]] = []
     examples: set[str] = set()
     seen: set[tuple[str, str]] = set()
-    current: DatasetView | None = view
+    current: RoundTally | None = last
     while current is not None:
-        seen.add((current.workspace, current.name))
-        links = links_behind(current)
+        seen.add((current.view.workspace, current.view.name))
+        links = links_behind(current.batch_ids)
         examples |= links.examples
         notes = [f"batch(es) {', '.join(links.missing)} behind it not on this machine: an earlier round "
                  "behind them is not shown"] if links.missing else []
@@ -69,15 +175,15 @@ def rounds_of(client, view: DatasetView) -> list[dict]:
                 notes.append(f"seeded from {_where(parent)} again: a cycle, the walk stops here")
             else:
                 try:
-                    previous = read_dataset(parent["dataset"], parent.get("workspace"), client=client)
+                    previous = scan_round(client, parent["dataset"], parent.get("workspace"))
                 except BadInput:  # deleted, renamed, or its workspace is gone: the walk ends here
                     notes.append(f"seeded from {_where(parent)}, which is no longer on the server: "
                                  "earlier rounds are not shown")
         chain.append((current, "; ".join(notes) or None))
         current = previous
     chain.reverse()
-    return [{"round": number, **round_figures(client, round_view, examples), "note": note}
-            for number, (round_view, note) in enumerate(chain, start=1)]
+    return [{"round": number, **tally.figures(examples), "note": note}
+            for number, (tally, note) in enumerate(chain, start=1)]
 
 
 def _where(parent: dict) -> str:
@@ -85,11 +191,10 @@ def _where(parent: dict) -> str:
     return f"dataset {parent['dataset']!r}" + (f" (workspace {workspace!r})" if workspace else "")
 
 
-def links_behind(view: DatasetView) -> _Links:
-    """The parents and examples recorded by the batches behind `view`'s records (by `batch_id`)."""
+def links_behind(batch_ids: set[str]) -> _Links:
+    """The parents and examples recorded by the batches `batch_ids` (a dataset's records' `batch_id`)."""
     links, finder = _Links(), BatchFinder()
-    ids = sorted({str(r.metadata[c.META_BATCH_ID]) for r in view.records if r.metadata.get(c.META_BATCH_ID)})
-    for batch_id in ids:
+    for batch_id in sorted(batch_ids):
         try:
             batch = finder.find(batch_id)  # as the report's batches section finds it, --out folders too
         except BatchNotFound:  # a folder of that name that is not a readable batch
@@ -128,52 +233,6 @@ def example_ids(batch: Batch) -> set[str]:
             if item:
                 ids.add(str(item))
     return ids
-
-
-def round_figures(client, view: DatasetView, examples: set[str]) -> dict:
-    """One round's figures; figures that do not apply to its kind are None."""
-    reviewed = sum(any(a.status in DONE for a in r.answers) for r in view.records)
-    admitted, edited, distance = _admitted(client, view)
-    held_out = [r for r in view.records if r.id not in examples]
-    chosen = ratings = None
-    if view.kind == "preference":
-        judge, _, _ = judge_tallies(dataclasses.replace(view, records=held_out))
-        chosen, ratings = share(judge.agreed, judge.records), share(judge.exact, judge.pairs)
-    sft = view.kind == "sft"
-    return {
-        "dataset": view.name,
-        "workspace": view.workspace,
-        "kind": view.kind,
-        "reviewed": reviewed,
-        "admitted": admitted,
-        "acceptance": share(admitted, reviewed) if admitted is not None else None,
-        "edited_share": share(edited, admitted) if sft else None,
-        "mean_edit_distance": share(distance, admitted) if sft else None,
-        "judge_agreement_chosen": chosen,
-        "judge_agreement_ratings": ratings,
-        "examples_held_out": len(view.records) - len(held_out),
-    }
-
-
-def _admitted(client, view: DatasetView) -> tuple[int | None, int, float]:
-    """(admitted records, of them edited, their summed edit distance) by the export's own policy;
-    admitted is None for a dataset that is neither sft nor preference."""
-    if view.kind not in _FORMAT_OF_KIND:
-        return None, 0, 0.0
-    from curation.argilla.datasets import require_dataset
-    from curation.export.formats import FORMATS
-    from curation.export.run import admitted_in_parts, export_parts
-    from curation.export.select import Counts
-
-    parts = export_parts(client, require_dataset(client, view.name, view.workspace))  # with its overlap part
-    fmt = FORMATS[_FORMAT_OF_KIND[view.kind]]
-    admitted, edited, distance = 0, 0, 0.0
-    for record, row in admitted_in_parts(client, parts, fmt, "majority", Counts(), usernames=lambda user_id: user_id):
-        admitted += 1
-        if view.kind == "sft":
-            edited += bool(row["edited"])
-            distance += edit_distance(str(record.fields.get(c.GENERATED_RESPONSE) or ""), row["messages"][-1]["content"])
-    return admitted, edited, distance
 
 
 def round_line(entry: dict) -> str:

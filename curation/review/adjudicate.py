@@ -337,3 +337,40 @@ def conflict_counts(client, dataset, agreement: str = "majority") -> dict | None
     # still counts as resolved, since export takes the reviewer's answer for it.
     return {"open": len(ids - answered), "resolved": len(answered),
             "dataset": adjudication.name if adjudication is not None else None}
+
+
+class ConflictTally:
+    """`conflict_counts` over a dataset's `parts` (siblings.parts), gathered record by record (the report reads the dataset
+    once): each part's format, questions, min_submitted and adjudication are looked up on its first record."""
+
+    def __init__(self, client, parts: list, agreement: str = "majority"):
+        self._client, self._all, self._agreement = client, parts, agreement
+        self._parts: dict[str, dict | None] = {}
+
+    def _part(self, part) -> dict | None:
+        key = str(part.id)
+        if key not in self._parts:
+            fmt = format_of(part)
+            adjudication = find_adjudication(self._client, part) if fmt is not None else None
+            self._parts[key] = None if fmt is None else {
+                "fmt": fmt, "questions": {q.name: q.type for q in part.settings.questions},
+                "min_submitted": default_min_submitted(part.settings), "ids": set(),
+                "answered": set(adjudicated_answers(self._client, adjudication)) if adjudication is not None else set(),
+                "dataset": adjudication.name if adjudication is not None else None}
+        return self._parts[key]
+
+    def add(self, record: Reviewed, part) -> None:
+        info = self._part(part)
+        if info is not None and conflict_questions(record, info["fmt"], info["questions"], self._agreement,
+                                                   info["min_submitted"]):
+            info["ids"].add(record.id)
+
+    def result(self) -> dict | None:
+        """As `curate status` gives them (`conflicts_of`): None for a dataset push did not make."""
+        main, *others = [self._part(part) for part in self._all]
+        if main is None:
+            return None
+        known = [info for info in (main, *others) if info is not None]
+        # A settled record may no longer look like a conflict: it still counts as resolved (see conflict_counts).
+        return {"open": sum(len(i["ids"] - i["answered"]) for i in known),
+                "resolved": sum(len(i["answered"]) for i in known), "dataset": main["dataset"]}
