@@ -39,6 +39,7 @@ def report(dataset: str, workspace: str | None, out: Path | None, as_json: bool)
     """
     from curation.report import review_report
     from curation.report.html import render_html
+    from curation.report.cost import cost_line
     from curation.report.rounds import round_line
 
     figures = review_report(dataset, workspace=workspace)
@@ -49,6 +50,7 @@ def report(dataset: str, workspace: str | None, out: Path | None, as_json: bool)
         click.echo(f"Wrote the review report of {figures['dataset']!r} to {out}", err=as_json)
     for entry in figures["rounds"]:
         click.echo(round_line(entry), err=as_json)  # stdout stays pure JSON with --json
+    click.echo(cost_line(figures["cost"]), err=as_json)
     if as_json:
         click.echo(json.dumps(figures, indent=2, sort_keys=True))
 

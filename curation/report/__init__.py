@@ -44,4 +44,8 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
     figures["parts"] = list(view.parts)  # the dataset and its overlap part (`--overlap-policy adaptive`)
     figures["conflicts"] = tallies["conflicts"].result()
     figures["rounds"] = rounds_of(client, last)
+    from curation.report.cost import cost_figures
+
+    figures["cost"] = cost_figures(figures["annotators"], [b["batch_id"] for b in figures["batches"] if b["batch_id"]],
+                                   figures["rounds"][-1]["admitted"])
     return figures

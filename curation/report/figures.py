@@ -24,6 +24,7 @@ from curation.review.status import LEVELS, AgreementTally, question_domain
 
 CURVE_POINTS = 200  # the progress curve keeps at most this many points
 MIN_SPAN = dt.timedelta(minutes=1)  # shorter activity gives no meaningful hourly rate
+BREAK = dt.timedelta(minutes=10)  # a longer gap between one annotator's reviews is a pause, not review time
 
 
 def compute_figures(view: DatasetView, now: dt.datetime | None = None) -> dict:
@@ -127,27 +128,29 @@ class Progress:
 
 
 class Annotators:
-    """Per annotator: submitted, discarded, draft; share of discards; reviews per active hour."""
+    """Per annotator: submitted, discarded, draft; share of discards; reviews per active hour; and the
+    time spent reviewing (`active_seconds`), from the times their reviews were finished."""
 
     def __init__(self):
         self._counts: dict[str, Counter] = defaultdict(Counter)
         self._first: dict[str, dt.datetime] = {}
-        self._last: dict[str, dt.datetime] = {}
+        self._done: dict[str, array] = defaultdict(lambda: array("d"))  # 8 bytes a review
 
     def add(self, record: RecordView) -> None:
         for a in record.answers:
             self._counts[a.user][a.status] += 1
             if a.user not in self._first or a.inserted_at < self._first[a.user]:
                 self._first[a.user] = a.inserted_at
-            if a.status in DONE and (a.user not in self._last or a.updated_at > self._last[a.user]):
-                self._last[a.user] = a.updated_at
+            if a.status in DONE:
+                self._done[a.user].append(a.updated_at.timestamp())
 
     def result(self) -> dict[str, dict]:
         result = {}
         for user in sorted(self._counts):
             counts = self._counts[user]
             done = counts["submitted"] + counts["discarded"]
-            first, last = self._first[user], self._last.get(user)
+            times = np.sort(np.frombuffer(self._done[user], dtype=np.float64)) if done else None
+            first, last = self._first[user], _when(times[-1]) if done else None
             span = (last - first) if last else None
             result[user] = {
                 "submitted": counts["submitted"],
@@ -158,8 +161,21 @@ class Annotators:
                 "last": _iso(last) if last else None,
                 # From the first response opened to the last one finished; None when that is too short to say.
                 "per_hour": round(done / (span.total_seconds() / 3600), 2) if span and span >= MIN_SPAN else None,
+                "active_seconds": active_seconds(times) if done else None,
             }
         return result
+
+
+def active_seconds(times: np.ndarray) -> float | None:
+    """Time spent reviewing, from the sorted times one annotator finished reviews: each gap between two
+    reviews up to BREAK counts whole, a longer one is a break (not counted), and each session's first
+    review counts as the median counted gap. None when no two reviews are within BREAK of each other."""
+    gaps = np.diff(times)
+    working = gaps[gaps <= BREAK.total_seconds()]
+    if not len(working):
+        return None
+    sessions = 1 + int((gaps > BREAK.total_seconds()).sum())
+    return round(float(working.sum() + sessions * np.median(working)), 1)
 
 
 class Agreement:

@@ -60,7 +60,7 @@ def render_html(figures: dict) -> str:
     sections = [_summary(figures), _progress(figures["progress"]), _annotators(figures["annotators"]),
                 _agreement(figures["agreement"]), _ratings(figures["ratings"]),
                 _ai_feedback(figures["ai_feedback"]), _conflicts(figures.get("conflicts")), _rounds(figures.get("rounds")),
-                _batches(figures["batches"])]
+                _cost(figures.get("cost")), _batches(figures["batches"])]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}</body></html>\n"
@@ -150,9 +150,35 @@ def _rounds(rounds: list[dict] | None) -> str:
                       "edit distance", "judge chose as humans", "judge rating equal", "held out", "note"], rows)
             + '<p class="note">A round is one reviewed dataset; the one before it is the dataset a batch behind '
               "its records was seeded from (<code>--seeds argilla:</code>). Acceptance: records the export policy "
-              "admits of those reviewed. Edited and mean edit distance (characters inserted and deleted over both texts' length): over the admitted sft "
-              "responses. Judge agreement: over the records not held out (records a batch's manifest names as "
+              "admits of those reviewed. Edited and mean edit distance (characters inserted and deleted over "
+              "both texts' length): over the admitted sft responses. Judge agreement: over the records not held out (records a batch's manifest names as "
               "examples).</p>")
+
+
+def _cost(cost: dict | None) -> str:
+    """Human review time and the generation's tokens and dollars, in all and per admitted row."""
+    if not cost:
+        return ""
+    human, model, row = cost["human"], cost["model"], cost["per_admitted_row"]
+    usd = "unpriced" if model["usd"] is None else f"{model['usd']:.4f}"
+    return ("<h2>Cost</h2>"
+            + _table(["", "in all", "per admitted row"], [
+                [_td("review time (hours / seconds)"), _fig("cost.human.active_hours", dec(human["active_hours"], 2)),
+                 _fig("cost.per_admitted_row.human_seconds", dec(row["human_seconds"], 1))],
+                [_td("reviews per active hour"), _fig("cost.human.reviews_per_active_hour",
+                                                      dec(human["reviews_per_active_hour"], 1)), _td("")],
+                [_td("generation tokens (input + output)"),
+                 _fig("cost.model.tokens", f"{model['input_tokens'] + model['output_tokens']:,}"),
+                 _fig("cost.per_admitted_row.tokens", dec(row["tokens"], 1))],
+                [_td("generation USD"), _fig("cost.model.usd", usd),
+                 _fig("cost.per_admitted_row.usd", "n/a" if row["usd"] is None else f"{row['usd']:.6f}")],
+            ])
+            + f'<p class="note">Review time: the gaps between one annotator\'s finished reviews, a gap over '
+              f"10 minutes counted as a break, each session's first review as the median gap "
+              f"({human['timed_annotators']} of {human['annotators']} annotator(s) timed). Tokens and USD: the "
+              f"manifests of the {model['batches']} generating batch(es) behind the records on this machine "
+              f"(USD from the lead's price table). Admitted rows: {cost['admitted'] if cost['admitted'] is not None else 'n/a'}, "
+              "by the export's default policy.</p>")
 
 
 def _agreement(agreement: dict) -> str:

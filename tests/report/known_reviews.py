@@ -52,6 +52,12 @@ def _batch(folder: Path, batch_id: str, kind: str, recipe: str, data: list[dict]
     })
 
 
+def _cost(input_tokens: int, output_tokens: int, usd: float | None) -> dict:
+    """A manifest's `cost` (curation/cost.py) as a generation writes it: its total is what the report reads."""
+    return {"total": {"input_tokens": input_tokens, "output_tokens": output_tokens, "usd": usd,
+                      "counted": "backend usage"}}
+
+
 def _preference_rows(spec, tag: str) -> list[dict]:
     return [{
         "instruction": f"Question {tag}{i}: which answer is better?",
@@ -116,8 +122,10 @@ def build_preference(client, workspace: str, home: Path, elsewhere: Path) -> dic
 
 def build_sft(client, workspace: str, home: Path) -> dict:
     """The sft dataset; returns its name, batch ids and the annotators' usernames."""
-    s = _batch(home / "batches", unique("self-instruct"), "sft", "self-instruct", _sft_rows(["S0", "S1", "S2"], ["model-a"] * 3))
-    t = _batch(home / "batches", unique("magpie"), "sft", "magpie", _sft_rows(["T0", "T1"], ["model-b", "model-a"]))
+    s = _batch(home / "batches", unique("self-instruct"), "sft", "self-instruct", _sft_rows(["S0", "S1", "S2"], ["model-a"] * 3),
+               cost=_cost(1000, 500, 0.01))
+    t = _batch(home / "batches", unique("magpie"), "sft", "magpie", _sft_rows(["T0", "T1"], ["model-b", "model-a"]),
+               cost=_cost(200, 100, None))
     S = [record_id(s.id, i) for i in range(3)]
     T = [record_id(t.id, i) for i in range(2)]
     answers = {

@@ -61,11 +61,21 @@ def test_annotator_pace_shares_and_drafts():
     people = compute_figures(view(records))["annotators"]
     # alice: 3 reviews from 22:00 (first opened) to 23:00 (last finished) = 3 an hour.
     assert people["alice"] == {"submitted": 2, "discarded": 1, "draft": 0, "discard_share": 0.3333,
-                               "first": "2026-03-01T22:00:00Z", "last": "2026-03-01T23:00:00Z", "per_hour": 3.0}
+                               "first": "2026-03-01T22:00:00Z", "last": "2026-03-01T23:00:00Z", "per_hour": 3.0,
+                               "active_seconds": None}  # 20 minutes between reviews: each gap a break
     assert people["bob"]["per_hour"] is None  # 30 seconds say nothing about a pace
     assert people["carol"] == {"submitted": 0, "discarded": 0, "draft": 1, "discard_share": None,
-                               "first": "2026-03-01T22:01:00Z", "last": None, "per_hour": None}
+                               "first": "2026-03-01T22:01:00Z", "last": None, "per_hour": None,
+                               "active_seconds": None}
     assert compute_figures(view(records))["records"] == {"total": 3, "submitted": 2, "discarded_only": 1, "not_reviewed": 0}
+
+
+def test_active_time_counts_gaps_up_to_a_break_and_each_session_start():
+    # Reviews finished at minutes 0, 1, 2, 3, then after a 27-minute pause at 30 and 31: the gaps of
+    # 1 minute count (4 of them), the pause does not, and each of the 2 sessions' first review counts
+    # as the median gap (1 minute): 6 minutes.
+    records = [record(f"r{m}", done("dana", m, m)) for m in (0, 1, 2, 3, 30, 31)]
+    assert compute_figures(view(records))["annotators"]["dana"]["active_seconds"] == 360.0
 
 
 def test_agreement_and_distribution_of_a_dataset_push_did_not_make():

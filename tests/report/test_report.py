@@ -290,8 +290,9 @@ def test_without_options_the_page_goes_to_report_html(preference, home, tmp_path
     monkeypatch.chdir(tmp_path)
     result = invoke(["report", preference["name"]], CURATION_HOME=str(home))
     assert result.exit_code == 0, result.stderr
-    wrote, *rounds = result.stdout.splitlines()
+    wrote, *rounds, cost = result.stdout.splitlines()
     assert wrote == f"Wrote the review report of {preference['name']!r} to report.html"
+    assert cost.startswith("Cost: ") and "h of review (11 reviews)" in cost
     assert [line.split(" (")[0] for line in rounds] == [f"Round 1: {preference['name']}"]  # no earlier round
     assert sorted(Figures((tmp_path / "report.html").read_text()).svg_ids)[0] == "agreement"
 
@@ -299,3 +300,23 @@ def test_without_options_the_page_goes_to_report_html(preference, home, tmp_path
 def test_help_reads_like_docs():
     result = invoke(["report", "--help"])
     assert result.exit_code == 0 and "ARGILLA_WORKSPACE" in result.stdout and "AI feedback vs humans" in result.stdout
+
+
+def test_cost_gives_review_time_and_tokens_per_admitted_row(sft, home, tmp_path):
+    # Batch S spent 1,500 tokens at $0.01; batch T 300 tokens with no price: the total is unpriced.
+    figures, html = report_of(sft["name"], tmp_path, home)
+    shown, cost = Figures(html).figures, figures["cost"]
+    admitted = figures["rounds"][-1]["admitted"]
+    assert admitted == cost["admitted"] and admitted > 0
+    assert cost["model"] == {"batches": 2, "input_tokens": 1200, "output_tokens": 600, "usd": None,
+                             "counted": ["backend usage"]}
+    assert cost["per_admitted_row"]["tokens"] == pytest.approx(1800 / admitted, abs=1e-4)
+    assert cost["per_admitted_row"]["usd"] is None and shown["cost.model.usd"] == "unpriced"
+    assert shown["cost.model.tokens"] == "1,800"
+    # The reviews were submitted seconds apart: every annotator's gaps count, none is a break.
+    active = [a["active_seconds"] for a in figures["annotators"].values()]
+    assert all(seconds is not None and seconds >= 0 for seconds in active)
+    assert cost["human"]["reviews"] == 8 and cost["human"]["timed_annotators"] == 2
+    assert cost["human"]["active_hours"] == pytest.approx(sum(active) / 3600, abs=1e-3)
+    if sum(active):
+        assert cost["per_admitted_row"]["human_seconds"] == pytest.approx(sum(active) / admitted, abs=1e-4)
