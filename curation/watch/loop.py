@@ -146,11 +146,7 @@ class Watcher:
         self.webhook = self._webhook(url)
         app = make_app(self.plan.target, self.webhook.secret, self._received, self.state.refuse, str(self.source.id))
         self.listener = Listener(app, host, port)
-        try:
-            self.listener.start()
-        except BaseException:
-            self._drop_webhook()
-            raise
+        self.listener.start()
         import os
 
         write_watcher(self.state.folder, {"source": self.plan.source, "target": self.plan.target,
@@ -264,9 +260,10 @@ class Watcher:
                              min_submitted=options.min_submitted, client=self.client, use="watch")
 
     def run(self) -> None:
-        """Start, then work through the queue until stopped."""
-        self.start()
+        """Start, then work through the queue until stopped; whatever start set up is undone, even when
+        it failed half-way (a catch-up that could not read SOURCE leaves no webhook behind)."""
         try:
+            self.start()
             while not self.stopping.is_set():
                 due = self._next_micro_batch()
                 if due:

@@ -312,3 +312,23 @@ def test_bad_input_is_one_line_and_exit_2(source, args, message, review_workspac
     result = CliRunner().invoke(main, ["watch", *[a.format(source=name) for a in args], "-w", review_workspace])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_start_that_fails_leaves_no_webhook(source, argilla_client, review_workspace):
+    """--listen on a port another process holds: the webhook registered before listening is deleted."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from curation.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["watch", source[0], "--recipe", "responses", "--into", "start-fails",
+                                           "--listen", f"127.0.0.1:{port}", "-w", review_workspace])
+    assert result.exit_code == 2, result.output
+    assert f"could not listen on 127.0.0.1:{port}" in result.output and "Traceback" not in result.output
+    assert not [w for w in argilla_client.webhooks if w.url.endswith(f":{port}/watch/start-fails")
+                or "start-fails" in (w.description or "")]
