@@ -66,6 +66,7 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     backend_options = {"base_url": options.base_url, "api_key": options.api_key}
     backends = [parse_backend(b, **backend_options) for b in options.backends]
     judge = parse_backend(options.judge, **backend_options) if options.judge else None
+    prices = _check_budget(options, [*backends, *([judge] if judge else [])])
     for backend in [*backends, *([judge] if judge else [])]:
         check_reachable(backend)
 
@@ -78,9 +79,10 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         pipeline = spec.build(ctx)
         if cluster is not None:
             pipeline = pipeline.ray()
+        ledger = _ledger(pipeline, [*backends, *([judge] if judge else [])], prices, options)
         output = run_pipeline(pipeline, fresh=options.fresh, display=display, log_file=out_dir / LOG_FILE,
                               total=options.num_rows, label=options.recipe,
-                              count_usable=lambda out: len(spec.to_rows(out, ctx)))
+                              count_usable=lambda out: len(spec.to_rows(out, ctx)), ledger=ledger)
         if cluster is not None:
             from curation.ray_cluster import step_nodes
 
@@ -119,12 +121,43 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         manifest["judge_examples"] = judge_examples.entry
     if cluster is not None:
         manifest["cluster"] = cluster
+    manifest["cost"] = ledger.entry() if ledger is not None else {
+        "counted": "unavailable", "source": "not counted: the ledger hooks into the recipes' local pipeline, "
+                                            "not distilabel's RayPipeline (--ray)"}
+    if ledger is not None and ledger.held:  # --budget/--budget-usd spent: the rows that finished every step
+        manifest["stopped"] = "budget"
+        manifest["cost"]["budget"].update(stopped_at_tokens=ledger.spent_tokens(), stopped_at_usd=ledger.spent_usd())
     batch = write_batch(out_dir, rows, manifest)
     if options.dedup is not None:  # the last step: a child batch without the near-duplicates, at --out
         from curation.dedup import dedup_batch
 
         return dedup_batch(batch, threshold=options.dedup, out=out)
     return batch
+
+
+def _ledger(pipeline, specs, prices: dict, options: GenerationOptions):
+    """The run's cost ledger (curation.cost), which hooks into the recipes' local Pipeline; None on Ray."""
+    from curation.cost import Ledger, model_labels, step_models
+    from pipelines.local_pipeline import Pipeline as LocalPipeline
+
+    if not isinstance(pipeline, LocalPipeline):
+        return None
+    return Ledger(step_models(pipeline, model_labels(specs)), prices=prices,
+                  budget_tokens=options.budget, budget_usd=options.budget_usd)
+
+
+def _check_budget(options: GenerationOptions, specs) -> dict:
+    """The price table; --budget-usd refused, before any model loads, for a model without a price
+    and, with --budget too, on a Ray cluster (the budget is kept by the local pipeline)."""
+    from curation.cost import check_priced, load_prices
+
+    prices = load_prices()
+    if (options.budget is not None or options.budget_usd is not None) and options.ray is not None:
+        raise BadInput("--budget and --budget-usd are kept by the local pipeline, not on a Ray cluster (--ray)",
+                       hint="drop --ray, or drop the budget")
+    if options.budget_usd is not None:
+        check_priced([spec.model_label for spec in specs], prices)
+    return prices
 
 
 def _check_policy_options(options: GenerationOptions) -> None:
@@ -244,15 +277,21 @@ def forget_cached_outputs(pipeline) -> None:
 
 
 def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_file: Path,
-                 total: int = 0, label: str = "generating", count_usable=len) -> list[dict]:
+                 total: int = 0, label: str = "generating", count_usable=len, ledger=None) -> list[dict]:
     """Run a recipe's distilabel pipeline, its log into `log_file`; returns its leaf rows.
 
     A batch that a step failed on (a server gone, timeouts, 5xx after distilabel's retries)
     fails the run in one line (`count_usable(rows)` tells whether anything usable was made), and the cached outputs are dropped so a re-run regenerates them.
+    `ledger` (curation.cost.Ledger) counts the tokens as the run goes and keeps its budget.
     """
     from pipelines.steps import report_progress
 
     report_progress(pipeline)
+    if ledger is not None:  # after report_progress: the cache's folder depends on every step
+        from curation.cost import ledger_path
+
+        ledger.attach(ledger_path(pipeline), fresh=fresh)
+        pipeline.ledger = ledger
     failures = StepFailures()
     with pipeline_display(log_file, total=total, label=label, display=display) as handlers:
         try:
@@ -264,6 +303,10 @@ def run_pipeline(pipeline, *, fresh: bool = False, display: str = "quiet", log_f
         if failures.failed:
             forget_cached_outputs(pipeline)
             raise failures.error(label, count_usable(rows), log_file)
+        if not rows and ledger is not None and ledger.held:
+            raise GenerationFailed(
+                f"the budget was spent ({ledger.spent_tokens():,} tokens) before any row finished every step",
+                hint="a re-run with a larger --budget resumes from distilabel's cache, nothing spent is lost")
         if not rows:
             # CleanInstructions stopped the pipeline (nothing to answer): distilabel logged its traceback.
             if "NoUsableInstructions" in (failures.reason or ""):

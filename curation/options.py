@@ -99,6 +99,15 @@ class GenerationOptions:
         type=click.FloatRange(0, 1, min_open=True),
         help="Then write a child batch without near-duplicate rows, as `curate dedup` does (MinHash similarity "
              f"of the instructions at least THRESHOLD, default {DEFAULT_DEDUP_THRESHOLD}).")
+    budget: int | None = _option(
+        None, "run", "--budget", type=click.IntRange(min=1), metavar="TOKENS",
+        help="Stop starting new model calls once the run has spent TOKENS tokens (input + output, as the "
+             "backends report them): the rows that finished every step become a smaller, complete batch "
+             "(manifest `stopped: budget`); a re-run with a larger budget resumes from distilabel's cache.")
+    budget_usd: float | None = _option(
+        None, "run", "--budget-usd", type=click.FloatRange(min=0, min_open=True), metavar="USD",
+        help="As --budget, in dollars at the price table's prices (CURATION_PRICES); every model of "
+             "the run needs a price there.")
     ray: str | None = _option(
         None, "run", "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
         help="Run the recipe as distilabel's RayPipeline on the Ray cluster at ADDRESS (host:port), "

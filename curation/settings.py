@@ -50,6 +50,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("OPENAI_BASE_URL", "https://api.openai.com/v1", "Base URL for `--backend openai:MODEL`."),
     Variable("HF_TOKEN", "the token saved by `hf auth login`", "Hugging Face token: Hub export, `hf:` backend.", secret=True),
     Variable("HF_ENDPOINT", "https://huggingface.co", "The Hub's address (huggingface_hub's own variable)."),
+    Variable("CURATION_PRICES", "$CURATION_HOME/prices.yaml", "Price table (YAML/JSON): per model, USD per 1M `input` and `output` tokens, for the manifest's `cost` and `--budget-usd`."),
     Variable("CURATION_FAULT", "", "Tests only: the embedded server exits hard at this point (before-index)."),
 )
 
@@ -71,6 +72,11 @@ def home() -> Path:
 
 def batches_dir() -> Path:
     return home() / "batches"
+
+
+def prices_file() -> Path:
+    """The lead's price table (curation.cost); none is shipped."""
+    return Path(_get("CURATION_PRICES") or home() / "prices.yaml").expanduser()
 
 
 def cache_dir() -> Path:

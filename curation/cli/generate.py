@@ -120,6 +120,10 @@ def generate(out, quiet, **options):
 
 def _generated(batch) -> str:
     rows, selection = batch.manifest["rows"], batch.manifest.get("selection")
+    if batch.manifest.get("stopped") == "budget":  # --budget spent: a complete, smaller batch (exit 0)
+        from curation.cost import stopped_line
+
+        return stopped_line(batch)
     if selection:  # --deita-select: clean-up, then the selection, dropped rows
         dropped = rows["generated"] - selection["of"]
         return (f"Batch {batch.id}: kept {selection['kept']} of {selection['of']} rows by Deita selection "

@@ -209,7 +209,12 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
 
         against_dataset(client, against, workspace)  # ... or when --against names no dataset
     batch = run_generation(**generate_opts, seeds_workspace=workspace, out=out, quiet=quiet)
-    click.echo(f"Generated batch {batch.id} → {batch.path}")
+    if batch.manifest.get("stopped") == "budget":  # the rows that finished every step go on to review
+        from curation.cost import stopped_line
+
+        click.echo(stopped_line(batch))
+    else:
+        click.echo(f"Generated batch {batch.id} → {batch.path}")
     _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client, priority=priority,
                      against=against, overlap=overlap, overlap_policy=overlap_policy,
                      adaptive_overlap=adaptive_overlap, adaptive_threshold=adaptive_threshold)

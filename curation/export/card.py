@@ -237,6 +237,7 @@ def render(
         *_decontamination_section(tally),
         *(contamination.card_lines() if contamination is not None else []),
         *_selection_section(tally),
+        *_cost_section(tally),
     ]
     return "\n".join(lines)
 
@@ -256,6 +257,13 @@ def _adjudicated_policy(counts: Counts) -> list[str]:
 def _decontamination_section(tally: Tally) -> list[str]:
     """Benchmarks `curate decontaminate` checked the rows against: hash or revision, rows dropped for each."""
     from curation.decontaminate import card_lines
+
+    return card_lines(tally.batches)
+
+
+def _cost_section(tally: Tally) -> list[str]:
+    """Tokens and dollars of each generation behind the exported batches (their manifests' `cost`)."""
+    from curation.cost import card_lines
 
     return card_lines(tally.batches)
 

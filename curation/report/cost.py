@@ -13,6 +13,8 @@ from curation.report.feedback import share
 
 def cost_figures(annotators: dict[str, dict], batch_ids: list[str], admitted: int | None) -> dict:
     """{human, model, per_admitted_row}: review time, generation tokens/USD, and each per admitted row."""
+    from curation.cost import costs_behind
+
     timed = {user: a["active_seconds"] for user, a in annotators.items() if a["active_seconds"] is not None}
     reviews = sum(a["submitted"] + a["discarded"] for a in annotators.values())
     timed_reviews = sum(annotators[u]["submitted"] + annotators[u]["discarded"] for u in timed)
@@ -53,20 +55,3 @@ def cost_line(cost: dict) -> str:
         text += f"; per admitted row ({cost['admitted']}): " + ", ".join(p for p in parts if p) if any(parts) else ""
     return text
 
-
-def costs_behind(batch_ids) -> dict[str, tuple[dict, dict]]:
-    """{batch id: (manifest, its `cost`)} of every batch behind `batch_ids` on this machine that recorded
-    a cost: the batches themselves or their ancestors (a dedup or selection child spends no tokens;
-    the batch it was made from did), each once."""
-    from curation.batch import find_batch, lineage
-
-    found: dict[str, tuple[dict, dict]] = {}
-    for batch_id in sorted(b for b in batch_ids if b):
-        batch = find_batch(batch_id)
-        for step in lineage(batch) if batch is not None else []:
-            if not step["found"] or step.get("batch_id") in found:
-                continue
-            source = find_batch(str(step["batch_id"]), hint_path=step.get("path"))
-            if source is not None and isinstance(source.manifest.get("cost"), dict):
-                found[str(step["batch_id"])] = (source.manifest, source.manifest["cost"])
-    return found

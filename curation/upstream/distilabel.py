@@ -11,7 +11,13 @@ tests/upstream/test_distilabel_contract.py):
 - the `Task` hooks pipelines/steps.py overrides or calls (`_format_inputs`,
   `_format_structured_output`) and `Step._logger`, through which a step's records reach the
   main process;
-- `LlamaCppEmbeddings` reading its llama.cpp model from `_model` (curation/embeddings.py sets it).
+- `LlamaCppEmbeddings` reading its llama.cpp model from `_model` (curation/embeddings.py sets it);
+- for `--budget` (curation/cost.py's ledger, kept by pipelines/local_pipeline.py): the batch-flow
+  hooks `_send_batch_to_step`, `_process_batch`, `_manage_batch_flow`, `_handle_stop` and `_stop`;
+  the batch manager's `_steps`, `add_batch(prepend=)` and `get_batch`; and its step buffers'
+  `input_batch_size`, `accumulate`, `data`, `step_offset` and `next_expected_seq_no`. There too, a
+  1.5.3 bug is fixed at the stop: a batch read to its end is recorded as (seq_no, its length), and a
+  resume reloaded it as an empty batch out of order, so the step waited forever.
 
 Failed batches: distilabel reports a batch it gave up on only as two log records from the step's
 worker (`_StepWrapper._non_generator_process_loop` in distilabel/pipeline/step_wrapper.py), then

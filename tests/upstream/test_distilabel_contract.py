@@ -104,6 +104,25 @@ def test_load_status_is_read_under_the_pipelines_lock(pipeline):
     assert upstream.steps_load_status(pipeline, ["explodes"]) == {"explodes": 1}
 
 
+def test_the_budget_hooks_have_the_shapes_the_local_pipeline_overrides():
+    """pipelines/local_pipeline.py keeps --budget through these (curation.cost's ledger)."""
+    from distilabel.pipeline.batch_manager import _BatchManager, _BatchManagerStep
+    from distilabel.pipeline.local import Pipeline as LocalPipeline
+
+    assert parameters(BasePipeline._send_batch_to_step) == ["self", "batch"]
+    assert parameters(BasePipeline._process_batch) == ["self", "batch", "send_last_batch_flag"]
+    assert parameters(BasePipeline._manage_batch_flow) == ["self", "batch"]
+    assert parameters(BasePipeline._handle_stop) == ["self"]
+    assert parameters(LocalPipeline._stop) == ["self", "acquire_lock"]
+    # What a stop does with queued batches, which the ledger does too once the budget is spent.
+    assert "_add_batches_back_to_batch_manager" in inspect.getsource(BasePipeline._handle_stop)
+    assert parameters(_BatchManager.add_batch) == ["self", "to_step", "batch", "prepend"]
+    assert parameters(_BatchManager.get_batch) == ["self", "step_name"]
+    assert "steps" in parameters(_BatchManager.__init__)
+    assert {"input_batch_size", "accumulate", "step_offset", "next_expected_seq_no", "data"} <= set(
+        _BatchManagerStep.__dataclass_fields__)
+
+
 def test_stop_called_is_a_flag_set_on_stop(pipeline):
     assert upstream.stop_called(pipeline) is False
     assert "self._stop_called = True" in inspect.getsource(DistilabelPipeline._stop)
