@@ -17,8 +17,10 @@ from curation.logs import LOG_FILE, finish_progress, pipeline_display
 from curation.options import GenerationOptions
 from curation.seeds import SeedRows, load_seeds, name_sources
 
-# With --dedup, --out DIR holds the child batch (the command's result) and DIR-generated the generated one.
+# With --dedup or --decontaminate, --out DIR holds the last child batch (the command's result), DIR-generated
+# the generated one and, with both, DIR-deduped the dedup child.
 GENERATED_SUFFIX = "-generated"
+STEP_SUFFIX = {"generated": GENERATED_SUFFIX, "dedup": "-deduped"}
 
 
 def _now() -> str:
@@ -50,13 +52,13 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
     spec = get_recipe(options.recipe)
     if options.deita and spec.kind != "sft":
         raise BadInput(f"--deita scores instruction/response pairs; recipe {options.recipe!r} makes preference data")
-    generated_out = out
-    if out is not None and options.dedup is not None:  # --out names the result, the child: generated beside it
-        generated_out = out.with_name(f"{out.name}{GENERATED_SUFFIX}")
-    for folder in {out, generated_out} - {None}:
+    folders = _folders(out, options)
+    generated_out = folders["generated"]
+    for folder in set(folders.values()) - {None}:
         ensure_no_batch(folder)  # checked before generating, not only when writing
     info = spec.info
     _check_policy_options(options)
+    benchmarks = _benchmarks(options)  # a bad --decontaminate source fails before any model loads
     seed_rows = seeds if seeds is not None else load_seeds(
         options.seeds, recipe=options.recipe, columns=info.seed_columns, required=info.seeds_required,
         candidates=info.candidates, workspace=options.seeds_workspace, agreement=options.agreement,
@@ -128,11 +130,37 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
         manifest["stopped"] = "budget"
         manifest["cost"]["budget"].update(stopped_at_tokens=ledger.spent_tokens(), stopped_at_usd=ledger.spent_usd())
     batch = write_batch(out_dir, rows, manifest)
-    if options.dedup is not None:  # the last step: a child batch without the near-duplicates, at --out
+    if options.dedup is not None:  # a child batch without the near-duplicates
         from curation.dedup import dedup_batch
 
-        return dedup_batch(batch, threshold=options.dedup, out=out)
+        batch = dedup_batch(batch, threshold=options.dedup, out=folders["dedup"])
+    if benchmarks:  # then one without the rows a benchmark shares words with
+        from curation.decontaminate import DEFAULT_NGRAM, decontaminate_batch
+
+        batch = decontaminate_batch(batch, benchmarks, n=options.ngram or DEFAULT_NGRAM, out=folders["decontaminate"])
     return batch
+
+
+def _folders(out: Path | None, options: GenerationOptions) -> dict[str, Path | None]:
+    """Where each batch the command makes goes: --out names the result (the last child), the generated
+    batch goes beside it as DIR-generated, and a dedup child that decontamination follows as DIR-deduped.
+    Without --out, each goes to the batches folder under its own id (None)."""
+    steps = ["generated", *(["dedup"] if options.dedup is not None else []),
+             *(["decontaminate"] if options.decontaminate else [])]
+    folders: dict[str, Path | None] = {"generated": None, "dedup": None, "decontaminate": None}
+    for step in steps:
+        if out is not None:
+            folders[step] = out if step == steps[-1] else out.with_name(f"{out.name}{STEP_SUFFIX[step]}")
+    return folders
+
+
+def _benchmarks(options: GenerationOptions) -> list:
+    """The --decontaminate benchmarks, read (and checked) before anything is generated."""
+    if not options.decontaminate:
+        return []
+    from curation.decontaminate import load_benchmark
+
+    return [load_benchmark(source) for source in options.decontaminate]
 
 
 def _ledger(pipeline, specs, prices: dict, options: GenerationOptions):

@@ -99,6 +99,14 @@ class GenerationOptions:
         type=click.FloatRange(0, 1, min_open=True),
         help="Then write a child batch without near-duplicate rows, as `curate dedup` does (MinHash similarity "
              f"of the instructions at least THRESHOLD, default {DEFAULT_DEDUP_THRESHOLD}).")
+    decontaminate: tuple[str, ...] = _option(
+        (), "post", "--decontaminate", metavar="FILE_OR_DATASET", multiple=True,
+        help="Then write a child batch without the rows sharing a run of --ngram words with this benchmark, as "
+             "`curate decontaminate --against` does (a .jsonl/.parquet/.csv file, a saved `datasets` folder or a "
+             "dataset name; read before anything is generated). Repeatable; after --dedup when both are given.")
+    ngram: int | None = _option(
+        None, "post", "--ngram", type=int, metavar="N",
+        help="Words a row must share with a --decontaminate benchmark to be left out (default 13).")
     budget: int | None = _option(
         None, "run", "--budget", type=click.IntRange(min=1), metavar="TOKENS",
         help="Stop starting new model calls once the run has spent TOKENS tokens (input + output, as the "
@@ -125,6 +133,13 @@ class GenerationOptions:
             raise BadInput(f"--num-rows must be at least 1, got {self.num_rows}")
         if self.dedup is not None:
             check_threshold(self.dedup)
+        object.__setattr__(self, "decontaminate", tuple(self.decontaminate or ()))
+        if self.ngram is not None:
+            if not self.decontaminate:
+                raise BadInput("--ngram sets the n-gram size of --decontaminate", hint="add --decontaminate BENCHMARK")
+            from curation.decontaminate import check_ngram
+
+            check_ngram(self.ngram)
 
     def parameters(self) -> dict[str, Any]:
         """The options that shape the generated rows (the manifest's `parameters`, part of the cache key)."""

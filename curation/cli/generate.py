@@ -104,18 +104,37 @@ Examples:
                    "(default: the one holding it).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Folder of the batch the command makes (default: $CURATION_HOME/batches/<batch id>). With "
-                   "--dedup, DIR holds the deduplicated child batch and DIR-generated, beside it, the generated one.")
+                   "--dedup or --decontaminate, DIR holds the last child batch and DIR-generated, beside it, the "
+                   "generated one (and DIR-deduped the dedup child when both are given).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display; only the summary line.")
 def generate(out, quiet, **options):
     batch = run_generation(**options, out=out, quiet=quiet)
-    if batch.manifest.get("derived_by") == "dedup":  # --dedup: the generated batch, then its child
-        from curation.batch import load_batch
-        from curation.cli.dedup import summary
+    *children, generated = filter_chain(batch)
+    click.echo(_generated(generated))
+    for child in reversed(children):  # --dedup, --decontaminate: each child batch, in the order made
+        click.echo(child_summary(child))
 
-        click.echo(_generated(load_batch(batch.manifest["parent"]["path"])))
-        click.echo(summary(batch))
-        return
-    click.echo(_generated(batch))
+
+def filter_chain(batch) -> list:
+    """`batch` and, while it is a child made by --dedup or --decontaminate, the batches before it
+    (newest first, the generated batch last)."""
+    from curation.batch import load_batch
+
+    chain = [batch]
+    while chain[-1].manifest.get("derived_by") in FILTER_SUMMARIES:
+        chain.append(load_batch(chain[-1].manifest["parent"]["path"]))
+    return chain
+
+
+def child_summary(child) -> str:
+    """The one line `curate dedup` or `curate decontaminate` prints for a child batch."""
+    import importlib
+
+    return importlib.import_module(FILTER_SUMMARIES[child.manifest["derived_by"]]).summary(child)
+
+
+# A child batch's `derived_by` -> the command module whose `summary` line describes it.
+FILTER_SUMMARIES = {"dedup": "curation.cli.dedup", "decontamination": "curation.cli.decontaminate"}
 
 
 def _generated(batch) -> str:

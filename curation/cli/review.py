@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli.generate import generate_options, run_generation
+from curation.cli.generate import child_summary, filter_chain, generate_options, run_generation
 from curation.review.priority import TOP_BAND
 from curation.review.siblings import OVERLAP_POLICIES
 
@@ -165,8 +165,9 @@ def push(batch: str, dataset: str, workspace: str | None, config_path: Path | No
 @ADAPTIVE_OVERLAP_OPTION
 @ADAPTIVE_THRESHOLD_OPTION
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
-              help="Folder of the batch pushed (default: $CURATION_HOME/batches/<batch id>). With --dedup, DIR "
-                   "holds the deduplicated child batch (the one pushed) and DIR-generated the generated one.")
+              help="Folder of the batch pushed (default: $CURATION_HOME/batches/<batch id>). With --dedup or "
+                   "--decontaminate, DIR holds the last child batch (the one pushed), DIR-generated the generated "
+                   "one and, with both, DIR-deduped the dedup child.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress displays; only the summary lines.")
 def run(dataset: str, workspace: str | None, config_path: Path | None, priority: str | None,
         against: str | None, overlap: int | None, overlap_policy: str | None, adaptive_overlap: int | None,
@@ -209,12 +210,15 @@ def run(dataset: str, workspace: str | None, config_path: Path | None, priority:
 
         against_dataset(client, against, workspace)  # ... or when --against names no dataset
     batch = run_generation(**generate_opts, seeds_workspace=workspace, out=out, quiet=quiet)
-    if batch.manifest.get("stopped") == "budget":  # the rows that finished every step go on to review
+    *children, generated = filter_chain(batch)
+    if generated.manifest.get("stopped") == "budget":  # the rows that finished every step go on to review
         from curation.cost import stopped_line
 
-        click.echo(stopped_line(batch))
+        click.echo(stopped_line(generated))
     else:
-        click.echo(f"Generated batch {batch.id} → {batch.path}")
+        click.echo(f"Generated batch {generated.id} → {generated.path}")
+    for child in reversed(children):  # --dedup, --decontaminate: the last child is the batch pushed
+        click.echo(child_summary(child))
     _push_and_report(batch, dataset, workspace, config_path, not quiet, client=client, priority=priority,
                      against=against, overlap=overlap, overlap_policy=overlap_policy,
                      adaptive_overlap=adaptive_overlap, adaptive_threshold=adaptive_threshold)

@@ -82,3 +82,48 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(planted, tmp_path, case
     assert result.exit_code == 2
     assert message in one_error_line(result)
     assert len(list_batches().batches) == before and children_of(parent) == []
+
+
+def test_generate_with_dedup_and_decontaminate_on_the_bundled_model(curation_home, tmp_path):
+    """`curate generate --dedup --decontaminate`: the generated batch, its dedup child, then the child
+    without the row whose instruction (a seed) a benchmark holds; --out names the last one."""
+    leaked = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
+    seeds = tmp_path / "questions.txt"
+    seeds.write_text("How do I boil an egg so the yolk stays soft?\n"
+                     "how do I boil an egg, so the yolk stays soft!\n"
+                     f"{leaked}. How many clips did she sell?\n")
+    bench = write_jsonl(tmp_path / "gsm.jsonl", [{"question": f"{leaked.upper()}. How many in all?", "answer": "72"}])
+    out = tmp_path / "asked-for"
+    result = CliRunner().invoke(main, [
+        "generate", "responses", "--seeds", str(seeds), "-n", "3", "--num-generations", "2", "--max-new-tokens",
+        "8", "--temperature", "0", "--dedup", "--decontaminate", str(bench), "-q", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    generated_line, dedup_line, decontaminated_line = result.stdout.strip().splitlines()
+    child = load_batch(str(out))
+    deduped = load_batch(child.manifest["parent"]["path"])
+    generated = load_batch(deduped.manifest["parent"]["path"])
+    assert (child.path, deduped.path, generated.path) == (out, tmp_path / "asked-for-deduped",
+                                                           tmp_path / "asked-for-generated")
+    assert child.manifest["derived_by"] == "decontamination" and deduped.manifest["derived_by"] == "dedup"
+    assert generated_line.startswith(f"Batch {generated.id}: 3 rows")
+    assert dedup_line.startswith(f"Batch {deduped.id}: 2 rows kept, 1 ")
+    assert decontaminated_line.startswith(f"Batch {child.id}: 1 rows kept, 1 contaminated row(s) dropped (gsm")
+    assert [r["instruction"] for r in child.rows()] == [generated.rows()[0]["instruction"]]
+    [dropped] = read_dropped(child)
+    assert dropped["parent_row"] == 1 and dropped["benchmark_row"] == 0 and dropped["matched_in"] == "instruction"
+    assert child.manifest["decontamination"]["ngram"] == 13
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--decontaminate", "no-such-benchmark.jsonl"], "no-such-benchmark.jsonl"),
+    (["--ngram", "8"], "--ngram sets the n-gram size of --decontaminate"),
+    (["--decontaminate", "{bench}", "--ngram", "0"], "the n-gram size must be a whole number of at least 1"),
+])
+def test_generate_refuses_a_bad_decontaminate_before_generating(curation_home, tmp_path, args, message):
+    bench = write_jsonl(tmp_path / "bench.jsonl", benchmark_rows(seed=1))
+    seeds = tmp_path / "questions.txt"
+    seeds.write_text("Name three primary colours.\n")
+    result = CliRunner().invoke(main, ["generate", "responses", "--seeds", str(seeds),
+                                       *[a.format(bench=bench) for a in args]])
+    assert result.exit_code == 2 and message in one_error_line(result)
+    assert list_batches().batches == []  # nothing generated
