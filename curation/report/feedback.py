@@ -54,7 +54,7 @@ def majority(choices: list[str]) -> str | None:
     return ranked[0][0]
 
 
-@dataclass
+@dataclass(slots=True)  # a round keeps one per preference record until its examples are known
 class JudgeTally:
     """Tallies of the judge against humans for one group of records."""
 

@@ -123,7 +123,8 @@ def test_generate_refuses_a_bad_decontaminate_before_generating(curation_home, t
     bench = write_jsonl(tmp_path / "bench.jsonl", benchmark_rows(seed=1))
     seeds = tmp_path / "questions.txt"
     seeds.write_text("Name three primary colours.\n")
+    before = {b.id for b in list_batches().batches}
     result = CliRunner().invoke(main, ["generate", "responses", "--seeds", str(seeds),
                                        *[a.format(bench=bench) for a in args]])
     assert result.exit_code == 2 and message in one_error_line(result)
-    assert list_batches().batches == []  # nothing generated
+    assert {b.id for b in list_batches().batches} == before  # nothing generated
