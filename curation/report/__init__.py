@@ -14,6 +14,7 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
 
     The dataset (and its overlap part) is read once, streamed past every tally: the figures', the
     conflicts' and its round's; the walk back through earlier rounds reads each of those once too."""
+    from curation.report.cost import cost_figures
     from curation.report.figures import FigureTally
     from curation.report.rounds import rounds_of, scan_round
     from curation.review.adjudicate import ConflictTally
@@ -24,13 +25,9 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
         client = connect()
     tallies: dict = {}
 
-    def report_tallies(view):
-        from curation.argilla.datasets import require_dataset
-        from curation.review.siblings import parts
-
+    def report_tallies(view, parts):
         figures = tallies["figures"] = FigureTally(view.questions, view.kind)
-        dataset = require_dataset(client, view.name, view.workspace)
-        conflicts = tallies["conflicts"] = ConflictTally(client, parts(client, dataset))
+        conflicts = tallies["conflicts"] = ConflictTally(client, parts)
         tallies["view"] = view
 
         def visit(record, reviewed, part):
@@ -44,8 +41,6 @@ def review_report(dataset_name: str, workspace: str | None = None, client=None) 
     figures["parts"] = list(view.parts)  # the dataset and its overlap part (`--overlap-policy adaptive`)
     figures["conflicts"] = tallies["conflicts"].result()
     figures["rounds"] = rounds_of(client, last)
-    from curation.report.cost import cost_figures
-
     figures["cost"] = cost_figures(figures["annotators"], [b["batch_id"] for b in figures["batches"] if b["batch_id"]],
                                    figures["rounds"][-1]["admitted"])
     return figures

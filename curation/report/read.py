@@ -60,13 +60,15 @@ class DatasetView:
 Visit = Callable[[RecordView, Reviewed, Any], None]
 
 
-def scan_dataset(name: str, workspace: str | None, client, visitor: Callable[[DatasetView], Visit]) -> DatasetView:
+def scan_dataset(name: str, workspace: str | None, client, visitor: Callable[[DatasetView, list], Visit]
+                 ) -> DatasetView:
     """Dataset `name` (records left out) after one streamed pass over it and its overlap part.
 
-    `visitor(view)` is called once, before the first record, with the dataset's view; the function it
-    returns is called for each record as `visit(record, reviewed, part)`: the report's view of the
-    record, the boundary's `Reviewed` (fields and answers, as export reads them) and the SDK dataset it
-    came from. A record an offset page repeats is visited once."""
+    `visitor(view, parts)` is called once, before the first record, with the dataset's view and the SDK
+    datasets read (it and its overlap part); the function it returns is called for each record as
+    `visit(record, reviewed, part)`: the report's view of the record, the boundary's `Reviewed` (fields
+    and answers, as export reads them) and the SDK dataset it came from. A record an offset page
+    repeats is visited once."""
     if client is None:
         from curation.argilla.client import connect
 
@@ -82,7 +84,7 @@ def scan_dataset(name: str, workspace: str | None, client, visitor: Callable[[Da
     read, seen = parts(client, dataset), set()  # the one thing kept per record: its id
     view = DatasetView(name=dataset.name, workspace=workspace_name, kind=kind_of(fields, questions),
                        questions=questions, records=[], parts=tuple(part.name for part in read))
-    visit = visitor(view)
+    visit = visitor(view, read)
     for part in read:
         question_names = {str(q.id): q.name for q in part.settings.questions}  # ids are each dataset's own
         for item in iter_records(client, part.id, include=("responses", "suggestions")):

@@ -134,14 +134,14 @@ class RoundTally:
 
 
 def scan_round(client, name: str, workspace: str | None, also=None) -> RoundTally:
-    """One pass over dataset `name` into a `RoundTally`; `also(view)` returns more visitors' calls for
+    """One pass over dataset `name` into a `RoundTally`; `also(view, parts)` returns more visitors' calls for
     the same records (the report's own tallies), or nothing."""
     tallies: list[RoundTally] = []
 
-    def visitor(view: DatasetView):
+    def visitor(view: DatasetView, parts: list):
         tally = RoundTally(client, view)
         tallies.append(tally)
-        more = also(view) if also is not None else None
+        more = also(view, parts) if also is not None else None
         if more is None:
             return tally.add
 

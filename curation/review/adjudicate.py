@@ -324,24 +324,12 @@ def _done(review: Review) -> bool:
     return review.status in ("submitted", "discarded")
 
 
-def conflict_counts(client, dataset, agreement: str = "majority") -> dict | None:
-    """Conflicts of `dataset`: open (not yet answered by a reviewer, whether sent to adjudication or
-    not), resolved (a reviewer submitted or discarded) and the adjudication dataset's name. None for a
-    dataset push did not make."""
-    if format_of(dataset) is None:
-        return None
-    adjudication = find_adjudication(client, dataset)
-    answered = set(adjudicated_answers(client, adjudication)) if adjudication is not None else set()
-    ids = {conflict.record.id for conflict in find_conflicts(client, dataset, agreement)}
-    # A settled record may no longer look like a conflict (an annotator changed their answer): it
-    # still counts as resolved, since export takes the reviewer's answer for it.
-    return {"open": len(ids - answered), "resolved": len(answered),
-            "dataset": adjudication.name if adjudication is not None else None}
-
-
 class ConflictTally:
-    """`conflict_counts` over a dataset's `parts` (siblings.parts), gathered record by record (the report reads the dataset
-    once): each part's format, questions, min_submitted and adjudication are looked up on its first record."""
+    """Conflicts over a dataset's `parts` (siblings.parts), gathered record by record: open (not yet
+    answered by a reviewer, whether sent to adjudication or not), resolved (a reviewer submitted or
+    discarded) and the main part's adjudication dataset. `curate status` feeds it every record
+    (`count_conflicts`); the report feeds it in its own single pass. Each part's format, questions,
+    min_submitted and adjudication are looked up once."""
 
     def __init__(self, client, parts: list, agreement: str = "majority"):
         self._client, self._all, self._agreement = client, parts, agreement
@@ -366,11 +354,24 @@ class ConflictTally:
             info["ids"].add(record.id)
 
     def result(self) -> dict | None:
-        """As `curate status` gives them (`conflicts_of`): None for a dataset push did not make."""
+        """{"open", "resolved", "dataset"}; None for a dataset push did not make."""
         main, *others = [self._part(part) for part in self._all]
         if main is None:
             return None
         known = [info for info in (main, *others) if info is not None]
-        # A settled record may no longer look like a conflict: it still counts as resolved (see conflict_counts).
+        # A settled record may no longer look like a conflict (an annotator changed their answer): it
+        # still counts as resolved, since export takes the reviewer's answer for it.
         return {"open": sum(len(i["ids"] - i["answered"]) for i in known),
                 "resolved": sum(len(i["answered"]) for i in known), "dataset": main["dataset"]}
+
+
+def count_conflicts(client, parts: list, agreement: str = "majority") -> dict | None:
+    """`ConflictTally` over every record of `parts` (a part push did not make is not read)."""
+    if format_of(parts[0]) is None:
+        return None
+    tally = ConflictTally(client, parts, agreement)
+    for part in parts:
+        if format_of(part) is not None:
+            for record in iter_reviewed(client, part.id):
+                tally.add(record, part)
+    return tally.result()

@@ -22,7 +22,7 @@ from curation.argilla.errors import argilla_errors
 from curation.argilla.records import iter_reviewed
 from curation.review.priority import annotation_link
 from curation.argilla.responses import top_choice
-from curation.review.adjudicate import conflict_counts
+from curation.review.adjudicate import count_conflicts
 from curation.review.siblings import parts as dataset_parts
 
 PROGRESS = ("total", "pending", "completed")
@@ -67,21 +67,10 @@ def review_status(dataset_name: str, workspace: str | None = None, client=None) 
         "records": {k: sum(part["records"][k] for part in each) for k in PROGRESS},
         "parts": each,  # one entry, or the dataset and its overlap sibling
         "annotators": dict(sorted(annotators.items())),
-        "conflicts": conflicts_of(client, parts),  # open/resolved (`curate adjudicate`)
+        "conflicts": count_conflicts(client, parts),  # open/resolved (`curate adjudicate`)
         "agreement": agreement,
         "url": each[0]["url"],
     }
-
-
-def conflicts_of(client, parts: list) -> dict | None:
-    """`conflict_counts` over the dataset's parts: open and resolved summed; the main part's
-    adjudication dataset. None for a dataset push did not make."""
-    counts = [conflict_counts(client, part) for part in parts]
-    if counts[0] is None:
-        return None
-    known = [c for c in counts if c is not None]
-    return {"open": sum(c["open"] for c in known), "resolved": sum(c["resolved"] for c in known),
-            "dataset": counts[0]["dataset"]}
 
 
 def overlap_warning(min_submitted: int, siblings: list[str] = ()) -> str | None:
