@@ -22,6 +22,10 @@ from tests.review.priority_batches import banded_batch
 pytestmark = pytest.mark.slow
 
 TOP = 8
+# Each annotator's order within a band comes from a hash of their (random) user id, so "they do not all
+# open the same record" can only be checked with odds: with 8 annotators on 8 records it fails by
+# chance once in 8^7 (about 2 million) runs; with 4 it was once in 512, and CI met it.
+ANNOTATORS = 8
 # The body the UI sends for its pending queue (from the 2.8 UI's record repository).
 PENDING = {"filters": {"and": [
     {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]},
@@ -41,12 +45,13 @@ def queue(annotator, dataset_id, sort: bool = False, limit: int = 50) -> list[st
 
 @pytest.fixture(scope="module")
 def banded(argilla_client, review_workspace, tmp_path_factory):
-    """(dataset id, row -> priority, four annotators' clients) for a pushed banded batch."""
+    """(dataset id, row -> priority, ANNOTATORS annotators' clients) for a pushed banded batch."""
     batch, expected = banded_batch(tmp_path_factory.mktemp("banded"), top=TOP)
     name = f"queue-{uuid.uuid4().hex[:8]}"
     push_batch(batch, name, workspace=review_workspace, client=argilla_client, show_progress=False)
     dataset = find_dataset(argilla_client, name, review_workspace)
-    annotators = [add_annotator(argilla_client, review_workspace, f"queue-{uuid.uuid4().hex[:6]}") for _ in range(4)]
+    annotators = [add_annotator(argilla_client, review_workspace, f"queue-{uuid.uuid4().hex[:6]}")
+                  for _ in range(ANNOTATORS)]
     return dataset.id, {f"{batch.id}:{row}": p for row, p in expected.items()}, annotators
 
 
@@ -61,8 +66,7 @@ def test_annotators_get_the_top_band_first_and_spread_within_it(banded, sort):
         assert [priority[r] for r in order] == sorted(priority.values(), reverse=True)
         assert set(order[:TOP]) == top
     # Within the band each annotator has their own order, so they do not all open the same record.
-    assert len({tuple(order[:TOP]) for order in queues}) == len(queues)
-    assert len({order[0] for order in queues}) >= 2  # four annotators on one of 8 records each: 1 in 512 by chance
+    assert len({order[0] for order in queues}) >= 2
 
 
 def test_the_queue_moves_on_as_an_annotator_answers(banded, argilla_client):
