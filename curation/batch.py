@@ -39,6 +39,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from typing import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -133,14 +134,49 @@ def _manifest_problems(manifest: dict) -> list[str]:
     ) if not ok]
 
 
-def write_batch(out_dir: Path, rows: list[dict] | pa.Table, manifest: dict) -> Batch:
+@dataclass(frozen=True)
+class RowStream:
+    """Rows as Arrow record batches made one at a time (`batches()`), with their schema and count
+    known up front: a filter of a large batch written without ever holding it whole."""
+
+    schema: pa.Schema
+    num_rows: int
+    batches: Callable[[], Iterator[pa.RecordBatch]]
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+
+_ROW_GROUP = 65_536  # rows a streamed rows file writes at once (memory bound, and row groups not too small)
+
+
+def _write_rows(rows: list[dict] | pa.Table | RowStream, path: Path) -> None:
+    if not isinstance(rows, RowStream):
+        # a Table is written as it is (a filter of a large batch need not become Python dicts first)
+        pq.write_table(rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows), path)
+        return
+    written, pending = 0, []
+    with pq.ParquetWriter(path, rows.schema) as writer:
+        for batch in rows.batches():
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) >= _ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(pending, rows.schema))
+                written += sum(b.num_rows for b in pending)
+                pending = []
+        writer.write_table(pa.Table.from_batches(pending, rows.schema))
+        written += sum(b.num_rows for b in pending)
+    if written != rows.num_rows:
+        path.unlink()
+        raise ValueError(f"a row stream said {rows.num_rows} rows and gave {written}")
+
+
+def write_batch(out_dir: Path, rows: list[dict] | pa.Table | RowStream, manifest: dict) -> Batch:
     """Write rows then the manifest (atomically, last), so only finished batches look complete."""
     if problems := _manifest_problems(manifest):
         raise ValueError(f"a batch manifest needs a valid {', '.join(problems)} (kind: one of {KINDS})")
     ensure_no_batch(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # a Table is written as it is (a filter of a large batch need not become Python dicts first)
-    pq.write_table(rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows), out_dir / ROWS_FILE)
+    _write_rows(rows, out_dir / ROWS_FILE)
     manifest = {**manifest, "status": "complete", "rows_file": ROWS_FILE}
     tmp = out_dir / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
@@ -231,6 +267,23 @@ def list_batches(root: Path | None = None) -> Listing:
     return Listing(batches, unreadable)
 
 
+class BatchFinder:
+    """Batches under the batches folder by id: its folder of that name, else any folder whose
+    manifest has that id (a batch written with --out there); the folder is scanned once."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or settings.batches_dir()
+        self._by_id: dict[str, Batch] | None = None
+
+    def find(self, batch_id: str) -> Batch | None:
+        folder = self.root / batch_id
+        if Path(batch_id).name == batch_id not in ("..", ".") and folder.is_dir():  # an id, never a path elsewhere
+            return load_batch(folder)
+        if self._by_id is None:
+            self._by_id = {b.id: b for b in list_batches(self.root).batches}
+        return self._by_id.get(batch_id)
+
+
 def with_drop_columns(dropped: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
     """Dropped rows, whole, with `columns` appended to say why (a row column of the same name is
     replaced: ours describes the drop). The `dropped.parquet` of dedup and decontamination."""
@@ -241,7 +294,7 @@ def with_drop_columns(dropped: pa.Table, columns: dict[str, pa.Array]) -> pa.Tab
     return dropped
 
 
-def write_child_batch(parent: Batch, rows: list[dict] | pa.Table, *, derived_by: str, details: dict,
+def write_child_batch(parent: Batch, rows: list[dict] | pa.Table | RowStream, *, derived_by: str, details: dict,
                       out: Path | None = None, recipe: str | None = None, kind: str | None = None,
                       tables: dict[str, pa.Table] | None = None) -> Batch:
     """Write a batch made from `parent`'s rows by a step that generates nothing (dedup, selection, ...).

@@ -4,7 +4,10 @@ Tokens come from the backend's own usage, which distilabel 1.5.3 keeps per row i
 `distilabel_metadata["statistics_<step>"]` (`input_tokens`, `output_tokens`: one entry per
 call). They are counted in the main process as each step's output batch arrives
 (`pipelines.local_pipeline.Pipeline`), so rows that clean-up drops later still count: they were
-paid for. Rows whose backend reported no usage are counted as `uncounted_rows`, never guessed.
+paid for. A call whose backend reported no usage (distilabel then writes 0, or -1) is counted
+with the model's own tokenizer from the call's text (`curation.token_count`: `tokenizer_rows`);
+where no tokenizer loads it is an `uncounted_rows`, never guessed, and a budget cannot be kept
+over it: the run stops as if spent and says why.
 The ledger lives beside distilabel's cache of the run, so a run resumed from the cache adds to
 what the interrupted one spent instead of forgetting it.
 
@@ -22,7 +25,7 @@ from pathlib import Path
 from curation.errors import BadInput
 
 LEDGER_FILE = "curation-cost.json"  # beside distilabel's batch manager in the run's cache
-_FIELDS = ("input_tokens", "output_tokens", "calls", "rows", "uncounted_rows", "wall_seconds")
+_FIELDS = ("input_tokens", "output_tokens", "calls", "rows", "tokenizer_rows", "uncounted_rows", "wall_seconds")
 
 
 def load_prices(path: Path | None = None) -> dict[str, dict[str, float]]:
@@ -65,25 +68,46 @@ def usd(usage: dict, price: dict | None) -> float | None:
     return round((usage["input_tokens"] * price["input"] + usage["output_tokens"] * price["output"]) / 1e6, 6)
 
 
-def batch_usage(step: str, rows: list[dict]) -> dict:
-    """Tokens, calls and rows of one output batch of `step`, from its rows' distilabel statistics."""
+def batch_usage(step: str, rows: list[dict], counter=None) -> dict:
+    """Tokens, calls and rows of one output batch of `step`, from its rows' distilabel statistics;
+    calls the backend reported no usage for are counted by `counter` (a `TokenCounter`), if given."""
     usage = dict.fromkeys(_FIELDS, 0)
     key = f"statistics_{step}"
     for row in rows:
         meta = row.get("distilabel_metadata")
-        metas = meta if isinstance(meta, list) else [meta]
-        stats = [m[key] for m in metas if isinstance(m, dict) and isinstance(m.get(key), dict)]
-        if not stats:
+        metas = [m for m in (meta if isinstance(meta, list) else [meta])
+                 if isinstance(m, dict) and isinstance(m.get(key), dict)]
+        if not metas:
             # AskUntilEnough sends rows it no longer needs on without a call: nothing spent.
             usage["uncounted_rows"] += _has_output(meta, step)
             continue
-        usage["rows"] += 1
-        for s in stats:
+        if all(_reported(m[key]) for m in metas):
+            how = "rows"
+        elif counter is not None:
+            how = "tokenizer_rows"
+        else:
+            usage["uncounted_rows"] += 1
+            continue
+        usage[how] += 1
+        for m in metas:
+            s = m[key]
             inputs, outputs = _ints(s.get("input_tokens")), _ints(s.get("output_tokens"))
-            usage["input_tokens"] += sum(inputs)
-            usage["output_tokens"] += sum(outputs)
-            usage["calls"] += max(len(inputs), len(outputs))
+            calls = max(len(inputs), len(outputs), 1)
+            usage["calls"] += calls
+            if how == "rows":
+                usage["input_tokens"] += sum(inputs)
+                usage["output_tokens"] += sum(outputs)
+            else:
+                usage["input_tokens"] += calls * counter.prompt_tokens(m.get(f"raw_input_{step}") or [])
+                usage["output_tokens"] += counter.output_tokens(str(m.get(f"raw_output_{step}") or ""))
     return usage
+
+
+def _reported(stats: dict) -> bool:
+    """Whether the backend reported the call's usage: distilabel writes 0 (OpenAI clients) or -1
+    (an Inference Endpoint without a tokenizer) where it did not; no call reads a prompt of 0 tokens."""
+    inputs = _ints(stats.get("input_tokens"))
+    return bool(inputs) and all(n > 0 for n in inputs) and all(n >= 0 for n in _ints(stats.get("output_tokens")))
 
 
 def _has_output(meta, step: str) -> bool:
@@ -103,8 +127,10 @@ class Ledger:
     """
 
     def __init__(self, step_models: dict[str, str], *, prices: dict | None = None,
-                 budget_tokens: int | None = None, budget_usd: float | None = None):
+                 budget_tokens: int | None = None, budget_usd: float | None = None, counters=None):
         self.step_models, self.prices = dict(step_models), prices or {}
+        # {model label: a callable giving its TokenCounter or None}: loaded once, at the first call without usage
+        self._counter_loaders, self._counters = dict(counters or {}), {}
         self.budget_tokens, self.budget_usd = budget_tokens, budget_usd
         self.steps = {step: dict.fromkeys(_FIELDS, 0) for step in self.step_models}
         self.counted: set[str] = set()
@@ -134,12 +160,29 @@ class Ledger:
         key = f"{step}:{seq_no}"
         if key not in self.counted:  # distilabel may hand a batch over twice while stopping
             self.counted.add(key)
-            for name, value in batch_usage(step, rows).items():
+            for name, value in batch_usage(step, rows, self._counter(step, rows)).items():
                 if name != "wall_seconds":
                     self.steps[step][name] += value
         if idle and step in self._busy_since:
             self.steps[step]["wall_seconds"] += time.monotonic() - self._busy_since.pop(step)
         self.save()
+
+    def _counter(self, step: str, rows: list[dict]):
+        """The tokenizer of `step`'s model, loaded only once a call of it comes back without usage."""
+        model = self.step_models[step]
+        if model not in self._counters:
+            key = f"statistics_{step}"
+            unreported = any(isinstance(m, dict) and isinstance(m.get(key), dict) and not _reported(m[key])
+                             for row in rows for m in _metas(row))
+            if not unreported:
+                return None
+            loader = self._counter_loaders.get(model)
+            self._counters[model] = loader() if loader is not None else None
+        return self._counters[model]
+
+    def uncounted(self) -> bool:
+        """Whether a call went uncounted (no usage reported, no tokenizer): a budget cannot be kept."""
+        return any(u["uncounted_rows"] for u in self.steps.values())
 
     def spent_tokens(self) -> int:
         return sum(u["input_tokens"] + u["output_tokens"] for u in self.steps.values())
@@ -149,7 +192,9 @@ class Ledger:
         return None if any(c is None for c in costs) else round(sum(costs), 6)
 
     def spent(self) -> bool:
-        """Whether the budget is reached: no new LLM batch starts."""
+        """Whether the budget is reached (or can no longer be kept: calls went uncounted): no new LLM batch starts."""
+        if (self.budget_tokens is not None or self.budget_usd is not None) and self.uncounted():
+            return True
         if self.budget_tokens is not None and self.spent_tokens() >= self.budget_tokens:
             return True
         return self.budget_usd is not None and (self.spent_usd() or 0.0) >= self.budget_usd
@@ -178,8 +223,11 @@ class Ledger:
             for name in _FIELDS:
                 total[name] += u[name]
         costs = [u["usd"] for u in models.values()]
+        counters = {m: c.source for m, c in sorted(self._counters.items()) if c is not None}
         entry = {
-            "source": "backend usage (distilabel statistics), counted as each step's batches arrived",
+            "source": "backend usage (distilabel statistics), counted as each step's batches arrived"
+                      + ("; calls without usage counted with " + ", ".join(f"{m}: the {s}" for m, s in counters.items())
+                         if counters else ""),
             "steps": steps, "models": models,
             "total": {**_rounded(total), "usd": None if any(c is None for c in costs) else round(sum(costs), 6),
                       "counted": _counted(total)},
@@ -194,10 +242,17 @@ def _rounded(usage: dict) -> dict:
 
 
 def _counted(usage: dict) -> str:
-    """How the tokens were counted: the backend's usage, partly, or not at all (no usage reported)."""
-    if not usage["uncounted_rows"]:
-        return "backend usage"
-    return "partial" if usage["rows"] else "unavailable"
+    """How the tokens were counted: the backend's usage, the model's tokenizer, both, partly, or not at all."""
+    if usage["uncounted_rows"]:
+        return "partial" if usage["rows"] or usage["tokenizer_rows"] else "unavailable"
+    if usage["tokenizer_rows"]:
+        return "backend usage and tokenizer" if usage["rows"] else "tokenizer"
+    return "backend usage"
+
+
+def _metas(row: dict) -> list:
+    meta = row.get("distilabel_metadata")
+    return meta if isinstance(meta, list) else [meta]
 
 
 def step_models(pipeline, labels: dict[str, str]) -> dict[str, str]:
@@ -271,12 +326,18 @@ def card_lines(batch_ids: dict) -> list[str]:
 def costs_behind(batch_ids) -> dict[str, tuple[dict, dict]]:
     """{batch id: (manifest, its `cost`)} of every batch behind `batch_ids` on this machine that recorded
     a cost: the batches themselves or their ancestors (a dedup or selection child spends no tokens;
-    the batch it was made from did), each once."""
-    from curation.batch import find_batch, lineage
+    the batch it was made from did), each once. A batch is found as `curate report` finds it
+    (`BatchFinder`: its folder, or one written with --out under the batches folder)."""
+    from curation.batch import BatchFinder, find_batch, lineage
+    from curation.errors import BatchNotFound
 
     found: dict[str, tuple[dict, dict]] = {}
+    finder = BatchFinder()
     for batch_id in sorted(b for b in batch_ids if b):
-        batch = find_batch(batch_id)
+        try:
+            batch = finder.find(batch_id)
+        except BatchNotFound:  # a folder of that name that is not a readable batch
+            batch = None
         for step in lineage(batch) if batch is not None else []:
             if not step["found"] or step.get("batch_id") in found:
                 continue
@@ -290,5 +351,9 @@ def stopped_line(batch) -> str:
     """The one line `curate generate` prints for a batch the budget stopped."""
     budget, rows = batch.manifest["cost"]["budget"], batch.manifest["rows"]
     limit = f"{budget['tokens']:,} tokens" if budget.get("tokens") is not None else f"${budget['usd']}"
+    if budget.get("uncounted"):
+        return (f"Batch {batch.id}: stopped: the backend reported no token usage and no tokenizer of its model "
+                f"loaded, so the budget ({limit}) cannot be kept: {rows['kept']} of {rows['requested']} rows "
+                f"→ {batch.path}")
     return (f"Batch {batch.id}: stopped on the budget ({limit}) at {budget['stopped_at_tokens']:,} tokens: "
             f"{rows['kept']} of {rows['requested']} rows → {batch.path}; a re-run with a larger budget resumes")

@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.batch import ROWS_FILE, Batch, file_sha256, with_drop_columns, write_child_batch
+from curation.batch import ROWS_FILE, Batch, RowStream, file_sha256, with_drop_columns, write_child_batch
 from curation.contract import COL_GENERATIONS, COL_INSTRUCTION, COL_PARENT_ROW, COL_RESPONSE
 from curation.errors import BadInput
 
@@ -463,7 +463,8 @@ def decontaminate_batch(batch: Batch, benchmarks: list[Benchmark], *, n: int = D
     index = BenchmarkIndex(benchmarks, n)
     found = list(scan_batch(batch, index))
     parent_rows = batch.manifest["rows"]["kept"]
-    kept, dropped = _split_rows(batch, np.array([c.row for c in found], dtype=np.int64))  # in row order
+    drop = np.array([c.row for c in found], dtype=np.int64)  # in row order
+    kept, dropped = _kept_rows(batch, drop), _dropped_rows(batch, drop)
     per_benchmark = np.bincount([c.benchmark for c in found], minlength=len(benchmarks))
     details = {
         "ngram": n,
@@ -479,18 +480,27 @@ def decontaminate_batch(batch: Batch, benchmarks: list[Benchmark], *, n: int = D
                              out=out, tables={DROPPED_FILE: _dropped_table(dropped, found, benchmarks)})
 
 
-def _split_rows(batch: Batch, drop: np.ndarray) -> tuple[pa.Table, pa.Table]:
-    """(the rows kept, the rows in `drop` (sorted)), read a chunk at a time: never the whole file twice in memory."""
-    rows_file = _open_rows(batch)
-    kept, dropped, first = [], [], 0
-    for chunk in rows_file.iter_batches(batch_size=_ROWS_PER_CHUNK):
+def _kept_masks(batch: Batch, drop: np.ndarray) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+    """(chunk, mask of its rows kept) through the rows file, a chunk at a time; `drop` sorted."""
+    first = 0
+    for chunk in _open_rows(batch).iter_batches(batch_size=_ROWS_PER_CHUNK):
         mask = np.ones(chunk.num_rows, dtype=bool)
         mask[drop[np.searchsorted(drop, first):np.searchsorted(drop, first + chunk.num_rows)] - first] = False
-        kept.append(chunk.filter(pa.array(mask)))
-        dropped.append(chunk.filter(pa.array(~mask)))
+        yield chunk, mask
         first += chunk.num_rows
-    schema = rows_file.schema_arrow
-    return pa.Table.from_batches(kept, schema), pa.Table.from_batches(dropped, schema)
+
+
+def _kept_rows(batch: Batch, drop: np.ndarray) -> RowStream:
+    """The rows not in `drop`, streamed into the child batch: never the whole batch in memory."""
+    rows_file = _open_rows(batch)
+    return RowStream(rows_file.schema_arrow, rows_file.metadata.num_rows - len(drop),
+                     lambda: (chunk.filter(pa.array(mask)) for chunk, mask in _kept_masks(batch, drop)))
+
+
+def _dropped_rows(batch: Batch, drop: np.ndarray) -> pa.Table:
+    """The rows in `drop` (few: the contaminated ones), whole."""
+    dropped = [chunk.filter(pa.array(~mask)) for chunk, mask in _kept_masks(batch, drop) if not mask.all()]
+    return pa.Table.from_batches(dropped, _open_rows(batch).schema_arrow)
 
 
 def _dropped_table(table: pa.Table, found: list[Contamination], benchmarks: list[Benchmark]) -> pa.Table:

@@ -128,7 +128,8 @@ def generate_batch(options: GenerationOptions, *, out: Path | None = None, displ
                                             "not distilabel's RayPipeline (--ray)"}
     if ledger is not None and ledger.held:  # --budget/--budget-usd spent: the rows that finished every step
         manifest["stopped"] = "budget"
-        manifest["cost"]["budget"].update(stopped_at_tokens=ledger.spent_tokens(), stopped_at_usd=ledger.spent_usd())
+        manifest["cost"]["budget"].update(stopped_at_tokens=ledger.spent_tokens(), stopped_at_usd=ledger.spent_usd(),
+                                          **({"uncounted": True} if ledger.uncounted() else {}))
     batch = write_batch(out_dir, rows, manifest)
     if options.dedup is not None:  # a child batch without the near-duplicates
         from curation.dedup import dedup_batch
@@ -166,12 +167,15 @@ def _benchmarks(options: GenerationOptions) -> list:
 def _ledger(pipeline, specs, prices: dict, options: GenerationOptions):
     """The run's cost ledger (curation.cost), which hooks into the recipes' local Pipeline; None on Ray."""
     from curation.cost import Ledger, model_labels, step_models
+    from curation.token_count import counter_for
     from pipelines.local_pipeline import Pipeline as LocalPipeline
 
     if not isinstance(pipeline, LocalPipeline):
         return None
+    # Each model's tokenizer counts the calls its backend reports no usage for (loaded only then).
+    counters = {spec.model_label: (lambda spec=spec: counter_for(spec)) for spec in specs}
     return Ledger(step_models(pipeline, model_labels(specs)), prices=prices,
-                  budget_tokens=options.budget, budget_usd=options.budget_usd)
+                  budget_tokens=options.budget, budget_usd=options.budget_usd, counters=counters)
 
 
 def _check_budget(options: GenerationOptions, specs) -> dict:

@@ -4,11 +4,8 @@ on this machine say: recipe, kind, kept/dropped rows, and dedup/selection counts
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-
-from curation import settings
 from curation.contract import META_BATCH_ID, META_RECIPE
-from curation.batch import Batch, list_batches, load_batch
+from curation.batch import BatchFinder
 from curation.errors import BatchNotFound
 from curation.report.read import RecordView
 
@@ -54,7 +51,7 @@ def _empty(batch_id: str | None, records: int, recipe: str | None) -> dict:
             "kind": None, "kept": None, "dropped": None, "dedup": None, "selection": None, "note": NOT_HERE}
 
 
-def _entry(batch_id: str, records: int, recipe: str | None, finder: "BatchFinder") -> dict:
+def _entry(batch_id: str, records: int, recipe: str | None, finder: BatchFinder) -> dict:
     entry = _empty(batch_id, records, recipe)
     try:
         batch = finder.find(batch_id)
@@ -75,19 +72,3 @@ def _entry(batch_id: str, records: int, recipe: str | None, finder: "BatchFinder
         "note": str(batch.path),
     }
 
-
-class BatchFinder:
-    """Batches under the batches folder by id: its folder of that name, else any folder whose
-    manifest has that id (a batch written with --out there); the folder is scanned once."""
-
-    def __init__(self, root: Path | None = None):
-        self.root = root or settings.batches_dir()
-        self._by_id: dict[str, Batch] | None = None
-
-    def find(self, batch_id: str) -> Batch | None:
-        folder = self.root / batch_id
-        if Path(batch_id).name == batch_id not in ("..", ".") and folder.is_dir():  # an id, never a path elsewhere
-            return load_batch(folder)
-        if self._by_id is None:
-            self._by_id = {b.id: b for b in list_batches(self.root).batches}
-        return self._by_id.get(batch_id)

@@ -121,3 +121,16 @@ def test_the_card_has_a_cost_line_per_batch_behind_the_export(batch, curation_ho
     assert (f"In all {tokens:,} tokens for 1 exported rows: {tokens:,.1f} tokens, USD {total['usd']:.6f} "
             "per exported row") in lines[-2]
     assert card._cost_section(card.Tally()) == []
+
+
+def test_the_card_finds_a_batch_written_with_out_under_another_name(batch, curation_home):
+    """An exported batch written with --out under the batches folder (its folder is not its id) is
+    found as `curate report` finds it, so the generation behind it still gets its cost line."""
+    from curation import settings
+    from curation.batch import write_child_batch
+
+    child = write_child_batch(batch, batch.rows()[:1], derived_by="selection", details={"kept": 1},
+                              out=settings.batches_dir() / f"picked-{batch.id}")
+    assert child.path.name != child.id
+    lines = card_lines({child.id: 1})
+    assert any(line.startswith(f"| {batch.id} | responses |") for line in lines), lines
