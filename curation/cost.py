@@ -83,7 +83,8 @@ def batch_usage(step: str, rows: list[dict], counter=None) -> dict:
             continue
         if all(_reported(m[key]) for m in metas):
             how = "rows"
-        elif counter is not None:
+        elif counter is not None and all(m.get(f"raw_input_{step}") and m.get(f"raw_output_{step}") is not None
+                                         for m in metas):  # the call's text, to count
             how = "tokenizer_rows"
         else:
             usage["uncounted_rows"] += 1
@@ -98,8 +99,8 @@ def batch_usage(step: str, rows: list[dict], counter=None) -> dict:
                 usage["input_tokens"] += sum(inputs)
                 usage["output_tokens"] += sum(outputs)
             else:
-                usage["input_tokens"] += calls * counter.prompt_tokens(m.get(f"raw_input_{step}") or [])
-                usage["output_tokens"] += counter.output_tokens(str(m.get(f"raw_output_{step}") or ""))
+                usage["input_tokens"] += calls * counter.prompt_tokens(m[f"raw_input_{step}"])
+                usage["output_tokens"] += counter.output_tokens(str(m[f"raw_output_{step}"]))
     return usage
 
 

@@ -70,9 +70,13 @@ def hf_counter(model_id: str) -> TokenCounter:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     from transformers import AutoTokenizer
 
+    from huggingface_hub import constants
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True)
-    except Exception:  # not cached: the Hub, when it can be reached
+    except Exception:  # not a local folder, not cached: the Hub, unless offline
+        if constants.HF_HUB_OFFLINE:
+            raise
         tokenizer = AutoTokenizer.from_pretrained(model_id)
 
     def render(messages: list[dict]) -> str:
