@@ -155,16 +155,16 @@ def _write_rows(rows: list[dict] | pa.Table | RowStream, path: Path) -> None:
         # a Table is written as it is (a filter of a large batch need not become Python dicts first)
         pq.write_table(rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows), path)
         return
-    written, pending = 0, []
+    written, pending, held = 0, [], 0
     with pq.ParquetWriter(path, rows.schema) as writer:
         for batch in rows.batches():
             pending.append(batch)
-            if sum(b.num_rows for b in pending) >= _ROW_GROUP:
+            held += batch.num_rows
+            if held >= _ROW_GROUP:
                 writer.write_table(pa.Table.from_batches(pending, rows.schema))
-                written += sum(b.num_rows for b in pending)
-                pending = []
+                written, pending, held = written + held, [], 0
         writer.write_table(pa.Table.from_batches(pending, rows.schema))
-        written += sum(b.num_rows for b in pending)
+        written += held
     if written != rows.num_rows:
         path.unlink()
         raise ValueError(f"a row stream said {rows.num_rows} rows and gave {written}")

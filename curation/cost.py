@@ -68,22 +68,21 @@ def usd(usage: dict, price: dict | None) -> float | None:
     return round((usage["input_tokens"] * price["input"] + usage["output_tokens"] * price["output"]) / 1e6, 6)
 
 
-def batch_usage(step: str, rows: list[dict], counter=None) -> dict:
+def batch_usage(step: str, rows: list[dict], counter=lambda: None) -> dict:
     """Tokens, calls and rows of one output batch of `step`, from its rows' distilabel statistics;
-    calls the backend reported no usage for are counted by `counter` (a `TokenCounter`), if given."""
+    calls the backend reported no usage for are counted by `counter()` (a `TokenCounter`, or None),
+    asked for only when such a call is met."""
     usage = dict.fromkeys(_FIELDS, 0)
     key = f"statistics_{step}"
     for row in rows:
-        meta = row.get("distilabel_metadata")
-        metas = [m for m in (meta if isinstance(meta, list) else [meta])
-                 if isinstance(m, dict) and isinstance(m.get(key), dict)]
+        metas = [m for m in _metas(row) if isinstance(m, dict) and isinstance(m.get(key), dict)]
         if not metas:
             # AskUntilEnough sends rows it no longer needs on without a call: nothing spent.
-            usage["uncounted_rows"] += _has_output(meta, step)
+            usage["uncounted_rows"] += _has_output(row, step)
             continue
         if all(_reported(m[key]) for m in metas):
             how = "rows"
-        elif counter is not None and all(m.get(f"raw_input_{step}") and m.get(f"raw_output_{step}") is not None
+        elif counter() is not None and all(m.get(f"raw_input_{step}") and m.get(f"raw_output_{step}") is not None
                                          for m in metas):  # the call's text, to count
             how = "tokenizer_rows"
         else:
@@ -99,8 +98,8 @@ def batch_usage(step: str, rows: list[dict], counter=None) -> dict:
                 usage["input_tokens"] += sum(inputs)
                 usage["output_tokens"] += sum(outputs)
             else:
-                usage["input_tokens"] += calls * counter.prompt_tokens(m[f"raw_input_{step}"])
-                usage["output_tokens"] += counter.output_tokens(str(m[f"raw_output_{step}"]))
+                usage["input_tokens"] += calls * counter().prompt_tokens(m[f"raw_input_{step}"])
+                usage["output_tokens"] += counter().output_tokens(str(m[f"raw_output_{step}"]))
     return usage
 
 
@@ -111,9 +110,8 @@ def _reported(stats: dict) -> bool:
     return bool(inputs) and all(n > 0 for n in inputs) and all(n >= 0 for n in _ints(stats.get("output_tokens")))
 
 
-def _has_output(meta, step: str) -> bool:
-    metas = meta if isinstance(meta, list) else [meta]
-    return any(isinstance(m, dict) and m.get(f"raw_output_{step}") is not None for m in metas)
+def _has_output(row: dict, step: str) -> bool:
+    return any(isinstance(m, dict) and m.get(f"raw_output_{step}") is not None for m in _metas(row))
 
 
 def _ints(value) -> list[int]:
@@ -161,22 +159,18 @@ class Ledger:
         key = f"{step}:{seq_no}"
         if key not in self.counted:  # distilabel may hand a batch over twice while stopping
             self.counted.add(key)
-            for name, value in batch_usage(step, rows, self._counter(step, rows)).items():
+            for name, value in batch_usage(step, rows, lambda: self._counter(step)).items():
                 if name != "wall_seconds":
                     self.steps[step][name] += value
         if idle and step in self._busy_since:
             self.steps[step]["wall_seconds"] += time.monotonic() - self._busy_since.pop(step)
         self.save()
 
-    def _counter(self, step: str, rows: list[dict]):
-        """The tokenizer of `step`'s model, loaded only once a call of it comes back without usage."""
+    def _counter(self, step: str):
+        """The tokenizer of `step`'s model (None if it has none), loaded once, when first asked for:
+        by `batch_usage`, once a call comes back without usage."""
         model = self.step_models[step]
         if model not in self._counters:
-            key = f"statistics_{step}"
-            unreported = any(isinstance(m, dict) and isinstance(m.get(key), dict) and not _reported(m[key])
-                             for row in rows for m in _metas(row))
-            if not unreported:
-                return None
             loader = self._counter_loaders.get(model)
             self._counters[model] = loader() if loader is not None else None
         return self._counters[model]
