@@ -16,7 +16,8 @@ left in hand, the pipeline stops through distilabel's `_stop` (what Ctrl+C calls
 rows the LLM steps finished are sent on through the steps after them whatever their number (those
 steps would wait for `input_batch_size` rows), so every row that finished its LLM calls reaches
 the leaves and is the run's output; distilabel's cache holds the rest: a re-run resumes with the
-kept-back batches first. A batch an LLM step has already taken up finishes (and is paid for).
+kept-back batches first. A batch an LLM step has already taken up finishes (and is paid for), as
+does any batch queued before it: a step's rows go on in seq_no order, so without it they would wait.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ POLL_SECONDS = 0.05
 class Pipeline(DistilabelPipeline):
     ledger = None  # curation.cost.Ledger of this run, or None
     _in_hand: dict[str, int] = {}  # batches sent to each step and not yet back (generators aside)
+    _out: dict[str, frozenset] = {}  # the seq_nos of those batches, per LLM step
+    _top: dict[str, int] = {}  # the highest seq_no each LLM step has sent back
     _held: list = []  # batches kept from LLM steps once the budget is spent
     _batch_sizes: dict[str, int] = {}  # steps' input_batch_size, lowered to flush their buffers at a stop
 
@@ -69,6 +72,7 @@ class Pipeline(DistilabelPipeline):
                 self._in_hand = {**self._in_hand, step: self._in_hand.get(step, 0) + 1}
             if ledger.tracks(step):
                 ledger.started(step)
+                self._out = {**self._out, step: self._out.get(step, frozenset()) | {batch.seq_no}}
         super()._send_batch_to_step(batch)
 
     def _process_batch(self, batch, send_last_batch_flag: bool = True) -> None:
@@ -80,6 +84,8 @@ class Pipeline(DistilabelPipeline):
                 left = max(0, self._in_hand.get(step, 0) - 1)
                 self._in_hand = {**self._in_hand, step: left}
             if ledger.tracks(step):
+                self._out = {**self._out, step: self._out.get(step, frozenset()) - {batch.seq_no}}
+                self._top = {**self._top, step: max(self._top.get(step, -1), batch.seq_no)}
                 ledger.finished(step, batch.seq_no, batch.data[0] if batch.data else [], idle=left == 0)
                 if ledger.spent():
                     self._take_back_model_batches()
@@ -101,16 +107,24 @@ class Pipeline(DistilabelPipeline):
             input_queue = node.get(INPUT_QUEUE_ATTR_NAME)
             if not self.ledger.tracks(name) or node[STEP_ATTR_NAME].is_generator or input_queue is None:
                 continue
-            others = []  # distilabel's flags (last batch sent, stop): they stay queued, in order
+            others, queued = [], []  # others: distilabel's flags (last batch sent, stop), queued again in order
             while True:
                 try:
                     batch = input_queue.get(block=False)
                 except queue.Empty:
                     break
-                if not isinstance(batch, _Batch):
-                    others.append(batch)
+                (queued if isinstance(batch, _Batch) else others).append(batch)
+            # The step may have taken a batch while these were taken from its queue (a race with its
+            # own `get`). One queued before a batch the step took is sent on and paid for: the batch
+            # manager hands a step's rows on in seq_no order, so the later rows would wait for it, unseen.
+            running = self._out.get(name, frozenset()) - {b.seq_no for b in queued}
+            reached = max([self._top.get(name, -1), *running])
+            for batch in sorted(queued, key=lambda b: b.seq_no):
+                if batch.seq_no < reached:
+                    input_queue.put(batch)
                     continue
                 self._held = [*self._held, batch]
+                self._out = {**self._out, name: self._out[name] - {batch.seq_no}}
                 self._in_hand = {**self._in_hand, name: max(0, self._in_hand.get(name, 0) - 1)}
                 self.ledger.held = True
             for item in others:
