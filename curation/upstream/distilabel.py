@@ -19,6 +19,13 @@ tests/upstream/test_distilabel_contract.py):
   1.5.3 bug is fixed at the stop: a batch read to its end is recorded as (seq_no, its length), and a
   resume reloaded it as an empty batch out of order, so the step waited forever.
 
+A global step that fails under `--ray`: `RayPipeline._run_step` starts each step's actor with
+`run.remote()` and drops the result, so a global step's exception (clean-up keeping no instruction
+raises `NoUsableInstructions`) reached no one and the run waited forever. The local pipeline's error
+callback logs the traceback and stops the run (`_stop`, which puts `None` on the output queue); the
+step wrapper the Ray pipeline uses (`distilabel.pipeline.ray._StepWrapper`, replaced here by
+`StepWrapperReportingFailures`) now does the same from the actor.
+
 Failed batches: distilabel reports a batch it gave up on only as two log records from the step's
 worker (`_StepWrapper._non_generator_process_loop` in distilabel/pipeline/step_wrapper.py), then
 sends the batch on filled with `None`s; it exposes no other signal (no counter, no exception, no
@@ -34,12 +41,14 @@ VERSION = require("distilabel", "1.5.3")
 
 # Imported after the version check, so another distilabel fails on the line above, not on
 # whichever of these it renamed.
+import distilabel.pipeline.ray
 from distilabel.pipeline.base import _STEP_LOAD_FAILED_CODE, _STEP_UNLOADED_CODE
+from distilabel.pipeline.step_wrapper import _StepWrapper, _StepWrapperException
 from distilabel.utils.logging import stop_logging
 
 __all__ = [
     "FAILED_BATCH_FORMAT", "SUBPROCESS_TRACEBACK_FORMAT", "VERSION", "_STEP_LOAD_FAILED_CODE", "_STEP_UNLOADED_CODE",
-    "cache_location", "failed_batch_step", "steps_load_status", "stop_called", "stop_logging", "traceback_reason",
+    "StepWrapperReportingFailures", "cache_location", "failed_batch_step", "steps_load_status", "stop_called", "stop_logging", "traceback_reason",
 ]
 
 # distilabel/pipeline/step_wrapper.py (1.5.3), logged at WARNING by the step's logger for a batch
@@ -83,3 +92,23 @@ def steps_load_status(pipeline, steps: list[str]) -> dict[str, int]:
 def stop_called(pipeline) -> bool:
     """Whether the pipeline was asked to stop (Ctrl+C, or a failed global step)."""
     return bool(pipeline._stop_called)
+
+
+class StepWrapperReportingFailures(_StepWrapper):
+    """distilabel's step wrapper, which under `RayPipeline` also reports a failed global step: the
+    error callback of the local pipeline (`Pipeline._error_callback`: the traceback in the log, then
+    `_stop`, i.e. `None` on the output queue) done by the actor, as Ray drops the actor's result."""
+
+    def run(self) -> str:
+        try:
+            return super().run()
+        except _StepWrapperException as exc:
+            if self.ray_pipeline and not exc.is_load_error and self.step.is_global:
+                self.step._logger.error(f"An error occurred in global step '{self.step.name}'")
+                self.step._logger.error(SUBPROCESS_TRACEBACK_FORMAT.format(traceback=exc.formatted_traceback))
+                self.output_queue.put(None)
+                return self.step.name  # reported: raised, Ray would print it again as an unhandled error
+            raise
+
+
+distilabel.pipeline.ray._StepWrapper = StepWrapperReportingFailures

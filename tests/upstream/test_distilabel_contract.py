@@ -191,3 +191,51 @@ def test_generate_refuses_another_distilabel_in_one_line_before_generating(tmp_p
 
 def test_the_installed_distilabel_is_accepted():
     assert upstream.VERSION == "1.5.3"
+
+
+class GlobalExplodes(Explodes):
+    """A global step that fails, as clean-up does when it keeps no instruction."""
+
+    @property
+    def is_global(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("ray_pipeline", [True, False])
+def test_a_failed_global_step_is_reported_by_the_ray_step_wrapper(tmp_path, ray_pipeline):
+    """RayPipeline starts its actors through `distilabel.pipeline.ray._StepWrapper` and drops their results:
+    the wrapper put there logs the failure in the format read and ends the run (None on the output queue),
+    as the local pipeline's error callback does; outside Ray it raises, for that callback."""
+    import distilabel.pipeline.ray
+
+    from distilabel.pipeline.step_wrapper import _StepWrapperException
+
+    assert distilabel.pipeline.ray._StepWrapper is upstream.StepWrapperReportingFailures
+    with DistilabelPipeline(name="contract-global", cache_dir=tmp_path):
+        step = GlobalExplodes(name="explodes")
+    step.load()
+    reasons: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            reasons.append(upstream.traceback_reason(record.getMessage()))
+
+    handler = Collect()
+    step._logger.addHandler(handler)
+    inputs, outputs = queue.Queue(), queue.Queue()
+    inputs.put(_Batch(seq_no=0, step_name="explodes", last_batch=True, data=[[{"instruction": "hi"}]]))
+    wrapper = upstream.StepWrapperReportingFailures(step=step, replica=0, input_queue=inputs, output_queue=outputs,
+                                                    load_queue=queue.Queue(), ray_pipeline=ray_pipeline)
+    try:
+        if ray_pipeline:
+            assert wrapper.run() == "explodes"
+            assert "ValueError: the backend went away" in reasons
+        else:
+            with pytest.raises(_StepWrapperException):
+                wrapper.run()
+            assert not any(reasons)
+        # distilabel's worker sends the failed batch on empty either way; the end of the run only on Ray.
+        assert outputs.get_nowait().data == [[]]
+        assert [outputs.get_nowait() for _ in range(outputs.qsize())] == ([None] if ray_pipeline else [])
+    finally:
+        step._logger.removeHandler(handler)
