@@ -186,9 +186,12 @@ class Ledger:
         costs = [usd(u, self.prices.get(self.step_models[s])) for s, u in self.steps.items()]
         return None if any(c is None for c in costs) else round(sum(costs), 6)
 
+    def budgeted(self) -> bool:
+        return self.budget_tokens is not None or self.budget_usd is not None
+
     def spent(self) -> bool:
         """Whether the budget is reached (or can no longer be kept: calls went uncounted): no new LLM batch starts."""
-        if (self.budget_tokens is not None or self.budget_usd is not None) and self.uncounted():
+        if self.budgeted() and self.uncounted():
             return True
         if self.budget_tokens is not None and self.spent_tokens() >= self.budget_tokens:
             return True
@@ -227,7 +230,7 @@ class Ledger:
             "total": {**_rounded(total), "usd": None if any(c is None for c in costs) else round(sum(costs), 6),
                       "counted": _counted(total)},
         }
-        if self.budget_tokens is not None or self.budget_usd is not None:
+        if self.budgeted():
             entry["budget"] = {"tokens": self.budget_tokens, "usd": self.budget_usd}
         return entry
 

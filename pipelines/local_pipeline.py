@@ -16,8 +16,11 @@ left in hand, the pipeline stops through distilabel's `_stop` (what Ctrl+C calls
 rows the LLM steps finished are sent on through the steps after them whatever their number (those
 steps would wait for `input_batch_size` rows), so every row that finished its LLM calls reaches
 the leaves and is the run's output; distilabel's cache holds the rest: a re-run resumes with the
-kept-back batches first. A batch an LLM step has already taken up finishes (and is paid for), as
-does any batch queued before it: a step's rows go on in seq_no order, so without it they would wait.
+kept-back batches first. With a budget, an LLM step is given one batch per replica at a time (the
+next when one comes back), so a spent budget is overrun by at most the batches in hand, and none
+waits in a queue the step reads from while the pipeline takes batches back. A batch an LLM step
+has already taken up finishes (and is paid for), as does any batch queued before it (a run without
+a budget, or one stopped by another LLM step's spending): a step's rows go on in seq_no order.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ class Pipeline(DistilabelPipeline):
     _out: dict[str, frozenset] = {}  # the seq_nos of those batches, per LLM step
     _top: dict[str, int] = {}  # the highest seq_no each LLM step has sent back
     _held: list = []  # batches kept from LLM steps once the budget is spent
+    _waiting: dict[str, tuple] = {}  # with a budget: batches for each LLM step until it has a replica free
     _batch_sizes: dict[str, int] = {}  # steps' input_batch_size, lowered to flush their buffers at a stop
 
     def _handle_stop(self) -> None:
         # The kept-back batches join the batch manager's built batches, first in line on a resume.
-        for batch in sorted(self._held, key=lambda b: b.seq_no):
+        waiting = [batch for batches in self._waiting.values() for batch in batches]
+        for batch in sorted([*self._held, *waiting], key=lambda b: (b.step_name, b.seq_no)):
             self._batch_manager.add_batch(to_step=batch.step_name, batch=batch, prepend=True)
-        self._held = []
+        self._held, self._waiting = [], {}
         super()._handle_stop()
         for name, size in self._batch_sizes.items():  # the cache keeps the steps' own batch sizes
             buffer = self._batch_manager._steps[name]
@@ -67,6 +72,9 @@ class Pipeline(DistilabelPipeline):
                     self._held = [*self._held, batch]  # back to the batch manager at the stop, not now:
                     # distilabel sends while the batch manager has a batch, and would get this one again
                 return  # a generator is asked again on resume, from its last batch's seq_no
+            if ledger.tracks(step) and ledger.budgeted() and len(self._out.get(step, ())) >= self._replicas(step):
+                self._waiting = {**self._waiting, step: (*self._waiting.get(step, ()), batch)}
+                return  # sent when the step sends one back (`_process_batch`)
             if not self.dag.get_step(step)[STEP_ATTR_NAME].is_generator:
                 # A generator is asked again when a buffer runs dry, even after its last batch: no answer comes.
                 self._in_hand = {**self._in_hand, step: self._in_hand.get(step, 0) + 1}
@@ -89,6 +97,13 @@ class Pipeline(DistilabelPipeline):
                 ledger.finished(step, batch.seq_no, batch.data[0] if batch.data else [], idle=left == 0)
                 if ledger.spent():
                     self._take_back_model_batches()
+                elif self._waiting.get(step) and not stop_called(self):
+                    first, *rest = self._waiting[step]
+                    self._waiting = {**self._waiting, step: tuple(rest)}
+                    self._send_batch_to_step(first)
+
+    def _replicas(self, step: str) -> int:
+        return max(1, self.dag.get_step_replica_count(step))
 
     def _take_back_model_batches(self) -> None:
         """Put the batches still queued for LLM steps back in the batch manager (they are cached
@@ -102,6 +117,10 @@ class Pipeline(DistilabelPipeline):
         from distilabel.constants import INPUT_QUEUE_ATTR_NAME
         from distilabel.pipeline.batch import _Batch
 
+        for batches in self._waiting.values():
+            self._held = [*self._held, *batches]
+            self.ledger.held = self.ledger.held or bool(batches)
+        self._waiting = {}
         for name in self.dag:
             node = self.dag.get_step(name)
             input_queue = node.get(INPUT_QUEUE_ATTR_NAME)

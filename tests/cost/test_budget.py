@@ -38,11 +38,11 @@ def _run(cache, log, budget):
 
 def test_a_spent_budget_keeps_the_finished_rows_and_a_larger_one_resumes_from_the_cache(tmp_path):
     rows, ledger = _run(tmp_path / "cache", tmp_path / "first.log", budget=1)
-    # The first answer spends past 1 token: the batches still queued are taken back, no other row
-    # starts; the one the step may already have begun finishes. The rows finished are the output.
-    assert ledger.held and 1 <= len(rows) < len(QUESTIONS)
+    # With a budget the step is given one batch at a time: the first answer spends past 1 token, and
+    # the other three batches, kept back, never start. The row finished is the output.
+    assert ledger.held and len(rows) == 1
     first = ledger.entry()["steps"]["answer"]
-    assert first["calls"] == first["rows"] == len(rows)
+    assert first["calls"] == first["rows"] == 1
     assert ledger.spent_tokens() == first["input_tokens"] + first["output_tokens"] > 1
     assert first["model"] == "SmolLM2-135M-Instruct-Q4_1"
 
@@ -57,10 +57,9 @@ def test_a_spent_budget_keeps_the_finished_rows_and_a_larger_one_resumes_from_th
 
 
 def test_curate_generate_stops_on_budget_with_a_complete_smaller_batch_then_resumes(curation_home, tmp_path):
-    """`responses` sends 16 rows a batch: 33 rows make three, all queued at once. A 1-token budget is
-    spent by the first; the second, which the step takes up as soon as the first is done, finishes;
-    the third is taken back and never starts. The stop exits 0 with one line; the re-run with a
-    larger budget resumes."""
+    """`responses` sends 16 rows a batch: 33 rows make three, given to the step one at a time under a
+    budget. A 1-token budget is spent by the first; the other two never start. The stop exits 0 with
+    one line; the re-run with a larger budget resumes."""
     from click.testing import CliRunner
 
     from curation.batch import load_batch
@@ -73,18 +72,18 @@ def test_curate_generate_stops_on_budget_with_a_complete_smaller_batch_then_resu
     stopped = CliRunner().invoke(main, [*args, "--budget", "1"], catch_exceptions=False)
     assert stopped.exit_code == 0, stopped.output
     line = stopped.output.strip()
-    assert "\n" not in line and "stopped on the budget (1 tokens)" in line and "32 of 33 rows" in line
+    assert "\n" not in line and "stopped on the budget (1 tokens)" in line and "16 of 33 rows" in line
     batch = load_batch(line.rsplit("→ ", 1)[-1].split("; ", 1)[0])
     manifest = batch.manifest
-    assert manifest["stopped"] == "budget" and manifest["rows"]["kept"] == len(batch.rows()) == 32
+    assert manifest["stopped"] == "budget" and manifest["rows"]["kept"] == len(batch.rows()) == 16
     spent = manifest["cost"]["total"]
     assert manifest["cost"]["budget"]["stopped_at_tokens"] == spent["input_tokens"] + spent["output_tokens"]
-    assert spent["calls"] == 64  # 32 rows × 2 answers; the 33rd row never started
+    assert spent["calls"] == 32  # 16 rows × 2 answers; the other 17 rows never started
 
     resumed = CliRunner().invoke(main, [*args, "--budget", "1000000"], catch_exceptions=False)
     assert resumed.exit_code == 0, resumed.output
     whole = load_batch(resumed.output.strip().rsplit("→ ", 1)[-1])
     assert "stopped" not in whole.manifest and whole.manifest["rows"]["kept"] == 33
-    assert whole.manifest["cost"]["total"]["calls"] == 66  # the first run's 64 calls came from the cache
+    assert whole.manifest["cost"]["total"]["calls"] == 66  # the first run's 32 calls came from the cache
     first = {r["instruction"]: r["generations"] for r in batch.rows()}
     assert all(first[r["instruction"]] == r["generations"] for r in whole.rows() if r["instruction"] in first)
