@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import time
 
 import argilla as rg
@@ -86,6 +87,15 @@ def test_a_server_killed_between_requests_is_reported_exactly(tmp_path, no_remot
         added = real_add_missing(*args, **kwargs)
         os.kill(info.pid, signal.SIGKILL)  # answered the first request, then gone
         while embedded.status(data_dir) is not None:
+            time.sleep(0.05)
+        # ... and its port closed: while the listening socket lingers, a connection is accepted and
+        # never answered ("may also hold"), not refused.
+        port, deadline = httpx.URL(info.url).port, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                break
             time.sleep(0.05)
         return added
 
